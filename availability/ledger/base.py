@@ -1,0 +1,72 @@
+"""The write model's interface. Every backend applies each change atomically and idempotently, and
+publishes change records (sku, location, delta on hand, delta reserved, sequence) after the write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ..model import AllocationRow, EventBatchResult, Location, Snapshot, StockEvent
+from ..store import StockStore
+
+I64 = npt.NDArray[np.int64]
+
+
+def _empty() -> I64:
+    return np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """Change records of one write, columnar. `skus_touched` also covers changes that are not deltas
+    (safety stock, ring-fences); `everything` says the whole picture changed (snapshot, locations)."""
+
+    sequence: int
+    sku: I64 = field(default_factory=_empty)
+    loc: I64 = field(default_factory=_empty)
+    d_on_hand: I64 = field(default_factory=_empty)
+    d_reserved: I64 = field(default_factory=_empty)
+    seq: I64 = field(default_factory=_empty)
+    skus_touched: I64 = field(default_factory=_empty)
+    everything: bool = False
+
+    def affected_skus(self) -> I64:
+        return np.unique(np.concatenate([self.sku, self.skus_touched]))
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyStockEntry:
+    sku: str
+    location: str
+    quantity: int | None  # None: back to the location type's default
+
+
+ChangeListener = Callable[[ChangeBatch], None]
+
+
+class Ledger(Protocol):
+    """What the service needs from a write model. `store` is this replica's read model."""
+
+    @property
+    def store(self) -> StockStore: ...
+
+    @property
+    def sequence(self) -> int: ...
+
+    def apply_stock_events(self, events: Sequence[StockEvent]) -> EventBatchResult: ...
+
+    def set_safety_stock(self, entries: Sequence[SafetyStockEntry]) -> int: ...
+
+    def set_allocations(self, entries: Sequence[AllocationRow]) -> int: ...
+
+    def upsert_locations(self, locations: Sequence[Location]) -> int: ...
+
+    def load_snapshot(self, snapshot: Snapshot) -> int: ...
+
+    def subscribe(self, listener: ChangeListener) -> Callable[[], None]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,207 @@
+"""The network's locations as arrays, location groups, and the eligibility masks ATP queries use."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .catalog import IdIndex
+from .errors import InvalidArgument
+from .model import AtpConfig, Channel, Location, LocationGroup, Method, check_id
+
+MAX_CHANNELS = 64  # channels are bits of a uint64 per location
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where an ATP question looks: the network, a group, listed locations, or a radius around a point."""
+
+    kind: str = "network"  # network | group | locations | radius
+    group: str = ""
+    locations: tuple[str, ...] = ()
+    latitude: float = 0.0
+    longitude: float = 0.0
+    radius_km: float = 0.0
+
+    @staticmethod
+    def network() -> Scope:
+        return Scope()
+
+    @staticmethod
+    def of_group(group: str) -> Scope:
+        return Scope(kind="group", group=group)
+
+    @staticmethod
+    def of_locations(locations: Iterable[str]) -> Scope:
+        return Scope(kind="locations", locations=tuple(locations))
+
+    @staticmethod
+    def within(latitude: float, longitude: float, radius_km: float) -> Scope:
+        for name, v, lo, hi in (("latitude", latitude, -90, 90), ("longitude", longitude, -180, 180)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
+                raise InvalidArgument(f"scope.{name}", v, f"must be a number in [{lo}, {hi}]")
+        if not (isinstance(radius_km, (int, float)) and math.isfinite(radius_km) and 0 < radius_km <= 20_100):
+            raise InvalidArgument("scope.radius_km", radius_km, "must be a number in (0, 20100]")
+        return Scope(kind="radius", latitude=float(latitude), longitude=float(longitude), radius_km=float(radius_km))
+
+
+def haversine_km(
+    lat: float, lon: float, lats: npt.NDArray[np.float64], lons: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    p1 = math.radians(lat)
+    p2 = np.radians(lats)
+    dp = p2 - p1
+    dl = np.radians(lons) - math.radians(lon)
+    a = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+
+
+class LocationTable:
+    """Immutable: an upsert makes a new table, so a reader holding one always sees a consistent network."""
+
+    def __init__(
+        self,
+        locations: Sequence[Location],
+        channels: Sequence[Channel],
+        groups: Sequence[LocationGroup] = (),
+        config: AtpConfig | None = None,
+    ) -> None:
+        self.config = config or AtpConfig()
+        self.locations: tuple[Location, ...] = tuple(locations)
+        self.index = IdIndex("location")
+        for loc in self.locations:
+            if loc.id in self.index:
+                raise InvalidArgument("location.id", loc.id, "duplicate location id")
+            self.index.add(loc.id)
+        self.channel_list: tuple[Channel, ...] = tuple(channels)
+        self.channels = IdIndex("channel")
+        for ch in self.channel_list:
+            if ch.id in self.channels:
+                raise InvalidArgument("channel.id", ch.id, "duplicate channel id")
+            self.channels.add(ch.id)
+        if len(self.channels) > MAX_CHANNELS:
+            raise InvalidArgument("channels", len(self.channels), f"at most {MAX_CHANNELS} channels are supported")
+        self.groups: dict[str, npt.NDArray[np.int64]] = {}
+        self.group_list: tuple[LocationGroup, ...] = tuple(groups)
+        for g in self.group_list:
+            if g.id in self.groups:
+                raise InvalidArgument("group.id", g.id, "duplicate group id")
+            members = []
+            for lid in g.locations:
+                li = self.index.get(lid)
+                if li is None:
+                    raise InvalidArgument("group.locations", lid, f"unknown location in group {g.id!r}")
+                members.append(li)
+            self.groups[g.id] = np.array(sorted(set(members)), dtype=np.int64)
+        n = len(self.locations)
+        self.enabled = np.array([loc.enabled for loc in self.locations], dtype=np.uint8).reshape(n)
+        self.methods = np.array([loc.methods_mask for loc in self.locations], dtype=np.uint8).reshape(n)
+        self.ltype = np.array([int(loc.type) for loc in self.locations], dtype=np.int8).reshape(n)
+        self.lat = np.array([loc.latitude for loc in self.locations], dtype=np.float64).reshape(n)
+        self.lon = np.array([loc.longitude for loc in self.locations], dtype=np.float64).reshape(n)
+        bits = np.zeros(n, dtype=np.uint64)
+        for i, loc in enumerate(self.locations):
+            b = 0
+            for ch in loc.channels:
+                ci = self.channels.get(ch)
+                if ci is None:
+                    raise InvalidArgument("location.channels", ch, f"unknown channel at location {loc.id!r}")
+                b |= 1 << ci
+            bits[i] = b
+        self.channel_bits = bits
+        self.default_safety = np.array(
+            [self.config.default_safety[int(t)] for t in self.ltype], dtype=np.int32
+        ).reshape(n)
+        self._masks: dict[tuple[int, int, Scope], npt.NDArray[np.uint8]] = {}
+
+    def __len__(self) -> int:
+        return len(self.locations)
+
+    def location(self, idx: int) -> Location:
+        return self.locations[idx]
+
+    def with_locations(self, upserts: Sequence[Location]) -> LocationTable:
+        """A new table with these locations added or replaced (indices of existing ones unchanged)."""
+        by_id = {loc.id: loc for loc in self.locations}
+        order = list(self.locations)
+        seen: set[str] = set()
+        for loc in upserts:
+            if loc.id in seen:
+                raise InvalidArgument("locations.id", loc.id, "duplicate location id in one request")
+            seen.add(loc.id)
+            if loc.id in by_id:
+                order[self.index.index(loc.id)] = loc
+            else:
+                order.append(loc)
+        return LocationTable(order, self.channel_list, self.group_list, self.config)
+
+    def with_config(self, config: AtpConfig) -> LocationTable:
+        return LocationTable(self.locations, self.channel_list, self.group_list, config)
+
+    def channel_index(self, channel: str) -> int:
+        ci = self.channels.get(channel)
+        if ci is None:
+            raise InvalidArgument("channel", channel, "unknown channel")
+        return ci
+
+    def resolve_locations(self, field: str, ids: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Dense indices for location ids or group ids (groups are usable wherever a location list is)."""
+        out: list[int] = []
+        for lid in ids:
+            li = self.index.get(lid)
+            if li is not None:
+                out.append(li)
+                continue
+            members = self.groups.get(lid)
+            if members is not None:
+                out.extend(int(m) for m in members)
+                continue
+            check_id(field, lid)
+            raise InvalidArgument(field, lid, "unknown location or location group")
+        return np.array(sorted(set(out)), dtype=np.int64)
+
+    def scope_members(self, scope: Scope) -> npt.NDArray[np.bool_]:
+        n = len(self.locations)
+        if scope.kind == "network":
+            return np.ones(n, dtype=np.bool_)
+        inside = np.zeros(n, dtype=np.bool_)
+        if scope.kind == "group":
+            members = self.groups.get(scope.group)
+            if members is None:
+                raise InvalidArgument("scope.group", scope.group, "unknown location group")
+            inside[members] = True
+        elif scope.kind == "locations":
+            if not scope.locations:
+                raise InvalidArgument("scope.locations", [], "must list at least one location")
+            inside[self.resolve_locations("scope.locations", scope.locations)] = True
+        elif scope.kind == "radius":
+            inside = haversine_km(scope.latitude, scope.longitude, self.lat, self.lon) <= scope.radius_km
+        else:
+            raise InvalidArgument("scope.kind", scope.kind, "must be network, group, locations or radius")
+        return inside
+
+    def eligible(self, chan: int, method: Method) -> npt.NDArray[np.bool_]:
+        """Enabled locations that serve the channel and offer the method."""
+        serves = (self.channel_bits >> np.uint64(chan)) & np.uint64(1)
+        return (self.enabled == 1) & (serves == 1) & ((self.methods & np.uint8(method.bit)) != 0)
+
+    def mask(self, chan: int, method: Method, scope: Scope) -> npt.NDArray[np.uint8]:
+        """The uint8 mask the kernels read (bit 0: eligible and in scope; bit 1: network headroom).
+        Cached per (channel, method, scope); radius scopes are cached too since checkouts repeat them."""
+        key = (chan, int(method), scope)
+        m = self._masks.get(key)
+        if m is None:
+            m = (self.eligible(chan, method) & self.scope_members(scope)).astype(np.uint8)
+            m |= (self.enabled == 1).astype(np.uint8) << 1
+            if len(self._masks) > 4096:
+                self._masks.clear()
+            self._masks[key] = m
+        return m
+
+    def distances_km(self, latitude: float, longitude: float) -> npt.NDArray[np.float64]:
+        return haversine_km(latitude, longitude, self.lat, self.lon)
