@@ -130,3 +130,29 @@ class AvailabilityChange(_message.Message):
     previous_status: _common_pb2.StockStatus
     sequence: int
     def __init__(self, sku: _Optional[str] = ..., location: _Optional[str] = ..., quantity: _Optional[int] = ..., previous_quantity: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.StockStatus, str]] = ..., previous_status: _Optional[_Union[_common_pb2.StockStatus, str]] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class ExportLocalInventoryRequest(_message.Message):
+    __slots__ = ("channel", "locations", "chunk_rows")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_ROWS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    locations: _containers.RepeatedScalarFieldContainer[str]
+    chunk_rows: int
+    def __init__(self, channel: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., chunk_rows: _Optional[int] = ...) -> None: ...
+
+class LocalInventoryChunk(_message.Message):
+    __slots__ = ("store_code", "id", "quantity", "availability", "pickup_method", "pickup_sla")
+    STORE_CODE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    PICKUP_METHOD_FIELD_NUMBER: _ClassVar[int]
+    PICKUP_SLA_FIELD_NUMBER: _ClassVar[int]
+    store_code: _containers.RepeatedScalarFieldContainer[str]
+    id: _containers.RepeatedScalarFieldContainer[str]
+    quantity: _containers.RepeatedScalarFieldContainer[int]
+    availability: _containers.RepeatedScalarFieldContainer[str]
+    pickup_method: _containers.RepeatedScalarFieldContainer[str]
+    pickup_sla: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, store_code: _Optional[_Iterable[str]] = ..., id: _Optional[_Iterable[str]] = ..., quantity: _Optional[_Iterable[int]] = ..., availability: _Optional[_Iterable[str]] = ..., pickup_method: _Optional[_Iterable[str]] = ..., pickup_sla: _Optional[_Iterable[str]] = ...) -> None: ...

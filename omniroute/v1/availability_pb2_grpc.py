@@ -50,6 +50,11 @@ class AvailabilityServiceStub:
                 request_serializer=omniroute_dot_v1_dot_availability__pb2.WatchAvailabilityRequest.SerializeToString,
                 response_deserializer=omniroute_dot_v1_dot_availability__pb2.AvailabilityChange.FromString,
                 _registered_method=True)
+        self.ExportLocalInventory = channel.unary_stream(
+                '/omniroute.v1.AvailabilityService/ExportLocalInventory',
+                request_serializer=omniroute_dot_v1_dot_availability__pb2.ExportLocalInventoryRequest.SerializeToString,
+                response_deserializer=omniroute_dot_v1_dot_availability__pb2.LocalInventoryChunk.FromString,
+                _registered_method=True)
 
 
 class AvailabilityServiceServicer:
@@ -77,6 +82,13 @@ class AvailabilityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportLocalInventory(self, request, context):
+        """The local inventory feed (Google Merchant Center local inventory fields), in column chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AvailabilityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +106,11 @@ def add_AvailabilityServiceServicer_to_server(servicer, server):
                     servicer.WatchAvailability,
                     request_deserializer=omniroute_dot_v1_dot_availability__pb2.WatchAvailabilityRequest.FromString,
                     response_serializer=omniroute_dot_v1_dot_availability__pb2.AvailabilityChange.SerializeToString,
+            ),
+            'ExportLocalInventory': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportLocalInventory,
+                    request_deserializer=omniroute_dot_v1_dot_availability__pb2.ExportLocalInventoryRequest.FromString,
+                    response_serializer=omniroute_dot_v1_dot_availability__pb2.LocalInventoryChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +195,33 @@ class AvailabilityService:
             '/omniroute.v1.AvailabilityService/WatchAvailability',
             omniroute_dot_v1_dot_availability__pb2.WatchAvailabilityRequest.SerializeToString,
             omniroute_dot_v1_dot_availability__pb2.AvailabilityChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportLocalInventory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/omniroute.v1.AvailabilityService/ExportLocalInventory',
+            omniroute_dot_v1_dot_availability__pb2.ExportLocalInventoryRequest.SerializeToString,
+            omniroute_dot_v1_dot_availability__pb2.LocalInventoryChunk.FromString,
             options,
             channel_credentials,
             insecure,
