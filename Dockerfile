@@ -1,0 +1,28 @@
+# A small image that runs `omniroute serve` (embedded ledger, demo network unless --data is given)
+# as a non-root user, with a gRPC health check.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    NUMBA_CACHE_DIR=/home/omniroute/.cache/numba \
+    OMNIROUTE_HOST=0.0.0.0 \
+    OMNIROUTE_PORT=50051
+
+RUN useradd --create-home --uid 10001 omniroute
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY availability ./availability
+COPY router ./router
+COPY omniroute ./omniroute
+RUN pip install . && rm -rf /root/.cache
+
+USER omniroute
+# Compile the numba kernels into the user's cache once, at build time, not on the first request.
+RUN python -c "from availability import _kernels; _kernels.warm_up()"
+
+EXPOSE 50051
+HEALTHCHECK --interval=10s --timeout=4s --start-period=30s --retries=3 \
+  CMD python -c "import grpc,sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c=grpc.insecure_channel('127.0.0.1:50051'); r=g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=3); sys.exit(0 if r.status == h.HealthCheckResponse.SERVING else 1)"
+ENTRYPOINT ["omniroute", "serve"]

@@ -1,0 +1,11 @@
+# The two commands (see README): `make run` serves, `make test` installs what tests need and runs them.
+.PHONY: run test bench
+
+run:
+	./scripts/serve.sh $(ARGS)
+
+test:
+	./scripts/test.sh $(ARGS)
+
+bench:
+	./scripts/bootstrap.sh test && .venv/bin/omniroute bench $(ARGS)
