@@ -1,0 +1,826 @@
+"""Snapshots on disk: a directory of CSV or Parquet files, read and written with polars.
+
+One file per table (`locations`, `location_groups`, `channels`, `skus`, `stock`, `inbound`,
+`allocations`), each `<table>.csv` or `<table>.parquet`; the README part "Files and feeds" documents
+every column. Loading is all-or-nothing: every bad row of every file is collected (file, row, column,
+value, reason) and a single `SnapshotError` is raised before anything is returned.
+
+The stock table can hold tens of millions of rows, so its checks and the mapping of ids to dense indices
+are whole-column polars operations: ids become indices by a cast to a polars Enum whose categories are the
+SKU (or location) ids in snapshot order, so the Enum's physical code *is* the dense index. Per-row Python
+runs only over the small tables (locations, groups, channels).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import time
+from enum import IntEnum
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from .errors import InvalidArgument
+from .locations import MAX_CHANNELS
+from .model import (
+    _ID_RE,
+    MAX_QUANTITY,
+    Channel,
+    InboundType,
+    Location,
+    LocationGroup,
+    LocationType,
+    Method,
+    Sku,
+    Snapshot,
+)
+
+__all__ = ["MAX_STORED_ERRORS", "TABLES", "RowError", "SnapshotError", "load_snapshot", "write_snapshot"]
+
+I32 = npt.NDArray[np.int32]
+
+# The full error list of a badly broken 50M-row file would itself be huge; the total is still counted.
+MAX_STORED_ERRORS = 1000
+_SHOWN_IN_MESSAGE = 20
+_ROW = "__row__"
+
+# The id rule of availability.model.check_id, applied by polars' (Rust) regex engine; keeping one source
+# means the files accept exactly the ids the API accepts. Rust's `$` is end of text, which is stricter
+# than Python's (no trailing newline), and that is what a file should get.
+_ID_PATTERN = _ID_RE.pattern
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+# Column name -> required. Optional columns may be left out of a file; their empty cells take defaults.
+TABLES: dict[str, dict[str, bool]] = {
+    "channels": {"id": True, "name": False},
+    "skus": {"id": True, "unit_weight_g": False},
+    "locations": {
+        "id": True,
+        "name": False,
+        "type": True,
+        "latitude": True,
+        "longitude": True,
+        "timezone": False,
+        "methods": True,
+        "channels": True,
+        "processing_hours": False,
+        "cutoff": False,
+        "daily_capacity": False,
+        "handling_cost_per_order": False,
+        "handling_cost_per_unit": False,
+        "priority": False,
+        "enabled": False,
+    },
+    "location_groups": {"group_id": True, "location_id": True, "name": False},
+    "stock": {"sku": True, "location": True, "on_hand": True, "safety_stock": False},
+    "inbound": {"sku": True, "location": True, "quantity": True, "expected_date": True, "type": False},
+    "allocations": {"sku": True, "channel": True, "quantity": True, "consumed": False},
+}
+_REQUIRED_TABLES = ("channels", "skus", "locations", "stock")
+_SUFFIXES = (".csv", ".parquet")
+_DEFAULTS = Location("default", "", LocationType.STORE, 0.0, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------- errors
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem in a snapshot file. `row` is the 1-based data row (the line after a CSV's header is
+    row 1); 0 means the whole file or column. `value` is the cell as text, None when it was empty."""
+
+    file: str
+    row: int
+    column: str
+    value: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.file if self.row == 0 else f"{self.file} row {self.row}"
+        if self.column:
+            where += f", column {self.column}"
+        if self.value is not None:
+            shown = self.value if len(self.value) <= 80 else self.value[:77] + "..."
+            where += f", value {shown!r}"
+        return f"{where}: {self.reason}"
+
+
+class SnapshotError(InvalidArgument):
+    """A snapshot failed validation; nothing was loaded. `errors` holds the first MAX_STORED_ERRORS
+    problems in file and row order, `total` counts all of them."""
+
+    def __init__(self, errors: Sequence[RowError], total: int | None = None, directory: str = "") -> None:
+        self.errors: list[RowError] = list(errors)
+        self.total = len(self.errors) if total is None else total
+        self.directory = directory
+        count = f"{self.total} error" + ("" if self.total == 1 else "s")
+        super().__init__("snapshot", directory, count)
+        shown = self.errors[:_SHOWN_IN_MESSAGE]
+        head = f"snapshot {directory} has {count}" if directory else f"snapshot has {count}"
+        if self.total > len(shown):
+            head += f" (first {len(shown)} shown)"
+        # the parent's "field=value: reason" line is too terse for a file report; keep its attributes only
+        self.args = ("\n  ".join([head + ":", *(str(e) for e in shown)]),)
+
+
+class _Errors:
+    def __init__(self, cap: int = MAX_STORED_ERRORS) -> None:
+        self.cap = cap
+        self.items: list[RowError] = []
+        self.total = 0
+
+    def add(self, error: RowError) -> None:
+        self.total += 1
+        self.items.append(error)
+
+    def sorted(self, file_order: Sequence[str]) -> list[RowError]:
+        rank = {f: i for i, f in enumerate(file_order)}
+
+        def key(e: RowError) -> tuple[int, str, int]:
+            return (rank.get(e.file.rsplit(".", 1)[0], -1), e.file, e.row)
+
+        # each check keeps up to `cap` of its own rows, so after sorting the first `cap` are the earliest
+        return sorted(self.items, key=key)[: self.cap]
+
+
+# ---------------------------------------------------------------------------------------------- columns
+class _Table:
+    """One file being validated: its frame (with original row numbers) and typed column parsers that
+    report every bad cell and return the column with bad cells as nulls."""
+
+    def __init__(self, file: str, df: pl.DataFrame, errors: _Errors) -> None:
+        self.file = file
+        self.df = df
+        self.errors = errors
+        self.rows = df[_ROW]
+
+    def __len__(self) -> int:
+        return self.df.height
+
+    def flag(self, mask: pl.Series, column: str, reason: str, values: pl.Series | None = None) -> None:
+        """Report every row where `mask` is true. `values` (aligned with the table) default to the cell."""
+        if not mask.any():
+            return
+        self.flag_at(mask.arg_true(), column, reason, values)
+
+    def flag_row(self, k: int, column: str, value: str | None, reason: str) -> None:
+        """Report the k-th row (0-based position in the file), from per-row Python checks."""
+        self.errors.add(RowError(self.file, int(self.rows[k]), column, value, reason))
+
+    def flag_at(
+        self,
+        positions: pl.Series,
+        column: str,
+        reason: str | Callable[[int], str],
+        values: pl.Series | None = None,
+    ) -> None:
+        n = positions.len()
+        if n == 0:
+            return
+        keep = positions.head(self.errors.cap)
+        rows = self.rows.gather(keep).to_list()
+        source = self.df[column] if values is None else values
+        shown = source.gather(keep).cast(pl.String).to_list()
+        for k, (row, value) in enumerate(zip(rows, shown, strict=True)):
+            text = reason if isinstance(reason, str) else reason(k)
+            self.errors.items.append(RowError(self.file, int(row), column, value, text))
+        # counted once here rather than per add(), so the total stays exact even when rows were cut
+        self.errors.total += n
+
+    def strings(self, column: str) -> pl.Series:
+        """The column as text with blank cells as nulls (CSV gives text; Parquet may give anything)."""
+        raw = self.df[column]
+        if raw.dtype != pl.String:
+            raw = raw.cast(pl.String)
+        return pl.select(
+            pl.when(raw.str.strip_chars() == "").then(None).otherwise(raw).alias(column)
+        ).to_series()
+
+    def required(self, column: str, present: pl.Series) -> None:
+        self.flag(present.is_null(), column, "is required")
+
+    def ids(self, column: str, *, nullable: bool = False) -> pl.Series:
+        """Ids checked against the id rule (no trimming: a stray space is a different id)."""
+        raw = self.df[column]
+        if raw.dtype != pl.String:
+            raw = raw.cast(pl.String)
+        missing = raw.is_null() | (raw == "")
+        if not nullable:
+            self.flag(missing, column, "is required")
+        bad = ~missing & ~raw.str.contains(_ID_PATTERN)
+        self.flag(
+            bad, column, "must be 1-128 characters [A-Za-z0-9._:/#@+-], starting with a letter or digit"
+        )
+        return pl.select(pl.when(missing | bad).then(None).otherwise(raw).alias(column)).to_series()
+
+    def ints(
+        self,
+        column: str,
+        *,
+        default: int | None = None,
+        lo: int = 0,
+        hi: int = MAX_QUANTITY,
+    ) -> pl.Series:
+        """Int64 values; `default` fills empty cells, and with no default an empty cell is an error."""
+        raw = self.df[column]
+        n = raw.len()
+        if raw.dtype == pl.String:
+            text = raw.str.strip_chars()
+            missing = text.is_null() | (text == "")
+            value = text.cast(pl.Int64, strict=False)
+            bad = ~missing & value.is_null()
+        elif raw.dtype.is_integer():
+            missing = raw.is_null()
+            value = raw.cast(pl.Int64, strict=False)  # a UInt64 above 2**63 becomes null: reported as bad
+            bad = ~missing & value.is_null()
+        elif raw.dtype.is_float():
+            missing = raw.is_null() | raw.is_nan()
+            ok = (raw.is_finite() & (raw == raw.floor()) & (raw.abs() <= 2.0**53)).fill_null(False)
+            value = pl.select(pl.when(ok).then(raw).otherwise(None).cast(pl.Int64)).to_series()
+            bad = ~missing & ~ok
+        else:  # an all-empty Parquet column (Null) is fine; booleans, dates and the like are not integers
+            missing = raw.is_null()
+            value = pl.Series(column, [None] * n, dtype=pl.Int64)
+            bad = ~missing
+        missing = missing.fill_null(True)
+        if default is None:
+            self.flag(missing, column, "is required")
+        self.flag(bad.fill_null(False), column, "must be an integer")
+        if lo == 0:
+            self.flag((value < 0).fill_null(False), column, "must not be negative")
+        else:
+            self.flag((value < lo).fill_null(False), column, f"must be at least {lo}")
+        self.flag((value > hi).fill_null(False), column, f"must be at most {hi}")
+        value = pl.select(pl.when((value < lo) | (value > hi)).then(None).otherwise(value)).to_series()
+        if default is not None:
+            value = pl.select(pl.when(missing).then(default).otherwise(value)).to_series()
+        return value.alias(column)
+
+    def floats(self, column: str, lo: float, hi: float) -> pl.Series:
+        raw = self.df[column]
+        if raw.dtype == pl.String:
+            text = raw.str.strip_chars()
+            missing = (text.is_null() | (text == "")).fill_null(True)
+            value = text.cast(pl.Float64, strict=False)
+        elif raw.dtype.is_numeric():
+            missing = raw.is_null()
+            value = raw.cast(pl.Float64)
+        else:
+            missing = raw.is_null()
+            value = pl.Series(column, [None] * raw.len(), dtype=pl.Float64)
+        self.flag(missing, column, "is required")
+        bad = ~missing & (value.is_null() | ~value.is_finite()).fill_null(True)
+        self.flag(bad, column, "must be a number")
+        out = ~bad & ~missing & ((value < lo) | (value > hi)).fill_null(False)
+        self.flag(out, column, f"must be in [{lo:g}, {hi:g}]")
+        return pl.select(pl.when(bad | out | missing).then(None).otherwise(value).alias(column)).to_series()
+
+    def text(self, column: str, default: str) -> list[str]:
+        return [default if v is None else v for v in self.strings(column).to_list()]
+
+    def bools(self, column: str, default: bool) -> list[bool]:
+        raw = self.df[column]
+        if raw.dtype == pl.Boolean:
+            return [default if v is None else bool(v) for v in raw.to_list()]
+        out: list[bool] = []
+        for k, v in enumerate(self.strings(column).to_list()):
+            word = None if v is None else v.strip().lower()
+            if word is None:
+                out.append(default)
+            elif word in _TRUE or word in _FALSE:
+                out.append(word in _TRUE)
+            else:
+                out.append(default)
+                self.flag_row(k, column, v, "must be true or false")
+        return out
+
+    def enum(self, column: str, parse: Callable[[str, str], IntEnum], default: IntEnum | None) -> pl.Series:
+        """Codes (Int32) of an IntEnum column. Only the distinct values go through the model's own parser,
+        so aliases ("dc", "po") are accepted exactly as the API accepts them, at column speed."""
+        text = self.strings(column)
+        mapping: dict[str, int] = {}
+        for value in text.unique().drop_nulls().sort().to_list():
+            try:
+                mapping[value] = int(parse(value, column))
+            except InvalidArgument as exc:
+                self.flag((text == value).fill_null(False), column, exc.reason)
+        missing = text.is_null()
+        if default is None:
+            self.flag(missing, column, "is required")
+        codes = text.replace_strict(mapping, default=None, return_dtype=pl.Int32)
+        fill = None if default is None else int(default)
+        return pl.select(
+            pl.when(missing).then(pl.lit(fill, dtype=pl.Int32)).otherwise(codes).alias(column)
+        ).to_series()
+
+    def dates(self, column: str) -> pl.Series:
+        """Day numbers (days since 1970-01-01, Int32); ISO dates only, so 03/04 is never ambiguous."""
+        raw = self.df[column]
+        if raw.dtype == pl.Date:
+            self.required(column, raw)
+            return raw.cast(pl.Int32).alias(column)
+        text = self.strings(column)
+        self.required(column, text)
+        parsed = text.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+        bad = text.is_not_null() & (~text.str.contains(_DATE_PATTERN).fill_null(False) | parsed.is_null())
+        self.flag(bad, column, "must be a date YYYY-MM-DD")
+        return pl.select(pl.when(bad).then(None).otherwise(parsed.cast(pl.Int32)).alias(column)).to_series()
+
+    def refs(self, column: str, targets: pl.Series, kind: str, *, nullable: bool = False) -> pl.Series:
+        """Dense indices (UInt32) of references to `targets` (ids in snapshot order); unknown ids are
+        reported and become nulls. The cast to an Enum of the targets is a hash lookup per row and no
+        join, which is what keeps 50 million stock rows within seconds."""
+        raw = self.df[column]
+        if raw.dtype != pl.String:
+            raw = raw.cast(pl.String)
+        missing = raw.is_null() | (raw == "")
+        if not nullable:
+            self.flag(missing, column, "is required")
+        codes = raw.cast(pl.Enum(targets.unique(maintain_order=True)), strict=False).to_physical()
+        unknown = codes.is_null() & ~missing
+        if unknown.any():
+            where = unknown.arg_true()
+            form_ok = raw.gather(where).str.contains(_ID_PATTERN)
+            self.flag_at(where.filter(form_ok), column, f"unknown {kind}")
+            self.flag_at(
+                where.filter(~form_ok),
+                column,
+                "must be 1-128 characters [A-Za-z0-9._:/#@+-], starting with a letter or digit",
+            )
+        return codes.alias(column)
+
+    def duplicates(
+        self, key: pl.Series, column: str, label: str, values: pl.Series
+    ) -> tuple[pl.Series, bool]:
+        """Report rows whose key (nulls ignored) already appeared on an earlier row. Returns the positions
+        of the rows with a key, in key order, and whether that needed a sort (the caller may reuse it)."""
+        key = key.cast(pl.Int64)
+        valid = key.is_not_null()
+        if bool(valid.all()):
+            where = pl.Series(np.arange(key.len(), dtype=np.uint32))
+            k = key
+        else:
+            where = valid.arg_true()
+            k = key.gather(where)
+        # most files arrive sorted by their key, and then an O(n) look at neighbours is the whole check
+        resorted = k.len() > 1 and not bool((k.diff().drop_nulls() > 0).all())
+        if resorted:
+            # ties keep file order, so "also on row" names the earlier row
+            both = pl.DataFrame({"k": k, "w": where}).sort(["k", "w"])
+            where, k = both["w"], both["k"]
+            del both
+        dup = (k.diff() == 0).fill_null(False)
+        if dup.any():
+            at = dup.arg_true()
+            previous = self.rows.gather(where.gather(at - 1)).to_list()
+            self.flag_at(
+                where.gather(at), column, lambda i: f"duplicate {label}, also on row {previous[i]}", values
+            )
+        return where, resorted
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def _find(directory: Path, table: str, errors: _Errors) -> Path | None:
+    found = [directory / f"{table}{sfx}" for sfx in _SUFFIXES if (directory / f"{table}{sfx}").is_file()]
+    if len(found) > 1:
+        reason = f"both {table}.csv and {table}.parquet exist; keep one"
+        errors.add(RowError(found[0].name, 0, "", None, reason))
+        return None
+    if not found:
+        if table in _REQUIRED_TABLES:
+            reason = f"missing required file {table}.csv or {table}.parquet"
+            errors.add(RowError(f"{table}.csv", 0, "", None, reason))
+        return None
+    return found[0]
+
+
+def _read(directory: Path, table: str, errors: _Errors) -> _Table | None:
+    path = _find(directory, table, errors)
+    if path is None:
+        return None
+    try:
+        # CSV as text only: every cell is checked by our parsers, so a bad cell is reported, not guessed at
+        df = pl.read_csv(path, infer_schema=False) if path.suffix == ".csv" else pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        errors.add(RowError(path.name, 0, "", None, f"cannot read the file: {str(exc).splitlines()[0]}"))
+        return None
+    spec = TABLES[table]
+    ok = True
+    for column, required in spec.items():
+        if column not in df.columns:
+            if required:
+                errors.add(RowError(path.name, 0, column, None, "missing required column"))
+                ok = False
+            else:
+                df = df.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    for column in df.columns:
+        if column not in spec:
+            errors.add(RowError(path.name, 0, column, None, f"unknown column; expected some of {list(spec)}"))
+    if not ok:
+        return None
+    df = df.select(list(spec)).with_row_index(_ROW, offset=1)
+    return _Table(path.name, df, errors)
+
+
+# ---------------------------------------------------------------------------------------------- tables
+def _joined(a: pl.Series, b: pl.Series) -> pl.Series:
+    """Two key columns shown as one value ("SKU1, S01") in a duplicate-key error."""
+    return pl.select(pl.concat_str([a.cast(pl.String), b.cast(pl.String)], separator=", ")).to_series()
+
+
+def _channels(t: _Table) -> list[Channel]:
+    ids = t.ids("id")
+    t.duplicates(ids.cast(pl.Categorical).to_physical(), "id", "channel id", ids)
+    names = t.text("name", "")
+    out: list[Channel] = []
+    seen: set[str] = set()
+    for k, (ident, name) in enumerate(zip(ids.to_list(), names, strict=True)):
+        if ident is None or ident in seen:
+            continue
+        seen.add(ident)
+        if len(out) == MAX_CHANNELS:
+            t.flag_row(k, "id", ident, f"at most {MAX_CHANNELS} channels are supported")
+            continue
+        out.append(Channel(ident, name))
+    return out
+
+
+def _skus(t: _Table) -> tuple[list[str], list[int | None]]:
+    ids = t.ids("id")
+    t.duplicates(ids.cast(pl.Categorical).to_physical(), "id", "SKU id", ids)
+    weights = t.ints("unit_weight_g", default=-1)
+    # first occurrence of each valid id, in file order (a bad snapshot is rejected anyway)
+    keep = ids.is_not_null() & ids.is_first_distinct()
+    kept_ids = ids.filter(keep).to_list()
+    kept_w = weights.filter(keep).to_list()
+    return kept_ids, [None if w is None or w < 0 else int(w) for w in kept_w]
+
+
+def _parse_time(text: str) -> time | None:
+    m = _HHMM.match(text.strip())
+    if not m:
+        return None
+    h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
+    if h > 23 or mi > 59 or s > 59:
+        return None
+    return time(h, mi, s)
+
+
+def _locations(t: _Table, channel_ids: set[str]) -> list[Location]:
+    ids = t.ids("id")
+    t.duplicates(ids.cast(pl.Categorical).to_physical(), "id", "location id", ids)
+    types = t.enum("type", LocationType.parse, None).to_list()
+    lats = t.floats("latitude", -90, 90).to_list()
+    lons = t.floats("longitude", -180, 180).to_list()
+    names = t.text("name", _DEFAULTS.name)
+    zones = t.text("timezone", _DEFAULTS.timezone)
+    processing = t.ints("processing_hours", default=_DEFAULTS.processing_hours).to_list()
+    capacity = t.ints("daily_capacity", default=_DEFAULTS.daily_capacity).to_list()
+    per_order = t.ints("handling_cost_per_order", default=_DEFAULTS.handling_cost_per_order).to_list()
+    per_unit = t.ints("handling_cost_per_unit", default=_DEFAULTS.handling_cost_per_unit).to_list()
+    priority = t.ints("priority", default=_DEFAULTS.priority, lo=-MAX_QUANTITY).to_list()
+    enabled = t.bools("enabled", _DEFAULTS.enabled)
+    methods_text = t.strings("methods").to_list()
+    channels_text = t.strings("channels").to_list()
+    cutoffs = t.strings("cutoff").to_list()
+    id_list = ids.to_list()
+
+    out: list[Location] = []
+    seen: set[str] = set()
+    for k in range(len(t)):
+        ok = True
+        methods: set[Method] = set()
+        for token in (methods_text[k] or "").split(";"):
+            if token.strip():
+                try:
+                    methods.add(Method.parse(token, "methods"))
+                except InvalidArgument as exc:
+                    t.flag_row(k, "methods", token, exc.reason)
+                    ok = False
+        channels: set[str] = set()
+        for token in (channels_text[k] or "").split(";"):
+            name = token.strip()
+            if name:
+                if name not in channel_ids:
+                    t.flag_row(k, "channels", name, "unknown channel")
+                    ok = False
+                channels.add(name)
+        cutoff = _DEFAULTS.cutoff
+        if cutoffs[k] is not None:
+            parsed = _parse_time(cutoffs[k])
+            if parsed is None:
+                t.flag_row(k, "cutoff", cutoffs[k], "must be a time HH:MM (24-hour)")
+                ok = False
+            else:
+                cutoff = parsed
+        ident = id_list[k]
+        typ, lat, lon = types[k], lats[k], lons[k]
+        ints = (processing[k], capacity[k], per_order[k], per_unit[k], priority[k])
+        # a null here was reported by its column's parser; the row is skipped, the load fails anyway
+        if not ok or None in (ident, typ, lat, lon, *ints) or ident in seen:
+            continue
+        seen.add(ident)
+        try:
+            out.append(
+                Location(
+                    id=ident,
+                    name=names[k],
+                    type=LocationType(typ),
+                    latitude=lat,
+                    longitude=lon,
+                    timezone=zones[k],
+                    methods=frozenset(methods),
+                    channels=frozenset(channels),
+                    processing_hours=processing[k],
+                    cutoff=cutoff,
+                    daily_capacity=capacity[k],
+                    handling_cost_per_order=per_order[k],
+                    handling_cost_per_unit=per_unit[k],
+                    priority=priority[k],
+                    enabled=enabled[k],
+                )
+            )
+        except InvalidArgument as exc:  # a rule of the model not mirrored above still names its row
+            t.flag_row(k, exc.field.removeprefix("location."), str(exc.value), exc.reason)
+    return out
+
+
+def _groups(t: _Table, location_ids: pl.Series) -> list[LocationGroup]:
+    gids = t.ids("group_id")
+    members = t.refs("location_id", location_ids, "location", nullable=True)
+    t.flag(
+        gids.is_in(location_ids).fill_null(False),
+        "group_id",
+        "is also a location id; groups and locations share one namespace in queries",
+    )
+    member_text = t.df["location_id"].cast(pl.String)
+    group_code = gids.cast(pl.Categorical).to_physical().cast(pl.Int64)
+    key = group_code * (location_ids.len() + 1) + members.cast(pl.Int64)
+    values = _joined(gids, member_text)
+    t.duplicates(key, "location_id", "member of this group", values)
+
+    names = t.strings("name").to_list()
+    first_name: dict[str, str] = {}
+    listed: dict[str, list[str]] = {}  # insertion order is the groups' file order
+    rows = zip(gids.to_list(), member_text.to_list(), members.to_list(), names, strict=True)
+    for k, (g, m, idx, name) in enumerate(rows):
+        if g is None:
+            continue
+        listed.setdefault(g, [])
+        if name is not None:
+            if g not in first_name:
+                first_name[g] = name
+            elif first_name[g] != name:
+                t.flag_row(
+                    k, "name", name, f"conflicts with the group's name {first_name[g]!r} on an earlier row"
+                )
+        if idx is not None and m is not None:
+            listed[g].append(m)
+    return [LocationGroup(g, tuple(dict.fromkeys(ms)), first_name.get(g, "")) for g, ms in listed.items()]
+
+
+def _stock(t: _Table, sku_ids: pl.Series, location_ids: pl.Series) -> tuple[I32, I32, I32, I32]:
+    s = t.refs("sku", sku_ids, "SKU")
+    loc = t.refs("location", location_ids, "location")
+    on_hand = t.ints("on_hand")
+    safety = t.ints("safety_stock", default=-1)
+    key = s.cast(pl.Int64) * max(1, location_ids.len()) + loc.cast(pl.Int64)
+    values = _joined(t.df["sku"], t.df["location"])
+    order, resorted = t.duplicates(key, "sku, location", "(sku, location) position", values)
+    del key, values
+    if t.errors.total:
+        return _empty4()
+    if resorted:
+        # snapshot order is (sku, location): the read model then needs no sort of its own
+        s, loc, on_hand, safety = (c.gather(order) for c in (s, loc, on_hand, safety))
+    return (
+        s.cast(pl.Int32).to_numpy(),
+        loc.cast(pl.Int32).to_numpy(),
+        on_hand.cast(pl.Int32).to_numpy(),
+        safety.cast(pl.Int32).to_numpy(),
+    )
+
+
+def _empty4() -> tuple[I32, I32, I32, I32]:
+    e = np.zeros(0, dtype=np.int32)
+    return e, e, e, e
+
+
+def _inbound(t: _Table, sku_ids: pl.Series, location_ids: pl.Series) -> tuple[I32, I32, I32, I32, I32]:
+    s = t.refs("sku", sku_ids, "SKU")
+    loc = t.refs("location", location_ids, "location")
+    qty = t.ints("quantity")
+    day = t.dates("expected_date")
+    kind = t.enum("type", InboundType.parse, InboundType.IN_TRANSIT)
+    if t.errors.total:
+        e = np.zeros(0, dtype=np.int32)
+        return e, e, e, e, e
+    return (
+        s.cast(pl.Int32).to_numpy(),
+        loc.cast(pl.Int32).to_numpy(),
+        qty.cast(pl.Int32).to_numpy(),
+        day.cast(pl.Int32).to_numpy(),
+        kind.cast(pl.Int32).to_numpy(),
+    )
+
+
+def _allocations(t: _Table, sku_ids: pl.Series, channel_ids: pl.Series) -> tuple[I32, I32, I32, I32]:
+    s = t.refs("sku", sku_ids, "SKU")
+    chan = t.refs("channel", channel_ids, "channel")
+    qty = t.ints("quantity")
+    consumed = t.ints("consumed", default=0)
+    t.flag((consumed > qty).fill_null(False), "consumed", "must not exceed quantity")
+    key = s.cast(pl.Int64) * max(1, channel_ids.len()) + chan.cast(pl.Int64)
+    values = _joined(t.df["sku"], t.df["channel"])
+    t.duplicates(key, "sku, channel", "(sku, channel) allocation", values)
+    if t.errors.total:
+        return _empty4()
+    return (
+        s.cast(pl.Int32).to_numpy(),
+        chan.cast(pl.Int32).to_numpy(),
+        qty.cast(pl.Int32).to_numpy(),
+        consumed.cast(pl.Int32).to_numpy(),
+    )
+
+
+def load_snapshot(directory: Path) -> Snapshot:
+    """Read and validate a snapshot directory. Raises SnapshotError naming every bad row; on success the
+    stock columns are sorted by (sku, location) and all index columns are int32."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InvalidArgument("directory", str(directory), "is not a directory")
+    errors = _Errors()
+    tables = {name: _read(directory, name, errors) for name in TABLES}
+
+    channels: list[Channel] = []
+    if (t := tables["channels"]) is not None:
+        channels = _channels(t)
+    channel_ids = pl.Series([c.id for c in channels], dtype=pl.String)
+    sku_list: list[str] = []
+    weights: list[int | None] = []
+    if (t := tables["skus"]) is not None:
+        sku_list, weights = _skus(t)
+    sku_ids = pl.Series(sku_list, dtype=pl.String)
+    locations: list[Location] = []
+    if (t := tables["locations"]) is not None:
+        locations = _locations(t, set(channel_ids.to_list()))
+    location_ids = pl.Series([loc.id for loc in locations], dtype=pl.String)
+    groups: list[LocationGroup] = []
+    if (t := tables["location_groups"]) is not None:
+        groups = _groups(t, location_ids)
+
+    snap = Snapshot(locations=locations, channels=channels, skus=[])
+    if (t := tables["stock"]) is not None:
+        (snap.stock_sku, snap.stock_loc, snap.stock_on_hand, snap.stock_safety) = _stock(
+            t, sku_ids, location_ids
+        )
+    if (t := tables["inbound"]) is not None:
+        (snap.inbound_sku, snap.inbound_loc, snap.inbound_qty, snap.inbound_day, snap.inbound_type) = (
+            _inbound(t, sku_ids, location_ids)
+        )
+    if (t := tables["allocations"]) is not None:
+        (snap.alloc_sku, snap.alloc_channel, snap.alloc_qty, snap.alloc_consumed) = _allocations(
+            t, sku_ids, channel_ids
+        )
+    if errors.total:
+        raise SnapshotError(errors.sorted(list(TABLES)), errors.total, str(directory))
+    snap.groups = groups
+    snap.skus = [Sku(i, w) for i, w in zip(sku_list, weights, strict=True)]
+    return snap
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def _ids_at(ids: Sequence[str], codes: I32) -> pl.Series:
+    return pl.Series(list(ids), dtype=pl.String).gather(pl.Series(codes.astype(np.uint32, copy=False)))
+
+
+def _cutoff_text(t: time) -> str:
+    if t.microsecond:
+        raise InvalidArgument(
+            "location.cutoff", t.isoformat(), "a snapshot cutoff has at most second precision"
+        )
+    return t.strftime("%H:%M" if t.second == 0 else "%H:%M:%S")
+
+
+def _frames(snapshot: Snapshot) -> dict[str, pl.DataFrame]:
+    locs = snapshot.locations
+    sku_ids = [s.id for s in snapshot.skus]
+    loc_ids = [loc.id for loc in locs]
+    chan_ids = [c.id for c in snapshot.channels]
+    group_rows: list[tuple[str, str | None, str]] = []
+    for g in snapshot.groups:
+        if g.locations:
+            group_rows.extend((g.id, m, g.name) for m in g.locations)
+        else:  # a group with no members is still written, as one row without a location
+            group_rows.append((g.id, None, g.name))
+    safety = pl.Series(snapshot.stock_safety, dtype=pl.Int32)
+    return {
+        "channels": pl.DataFrame(
+            {"id": chan_ids, "name": [c.name for c in snapshot.channels]},
+            schema={"id": pl.String, "name": pl.String},
+        ),
+        "skus": pl.DataFrame(
+            {"id": sku_ids, "unit_weight_g": [s.unit_weight_g for s in snapshot.skus]},
+            schema={"id": pl.String, "unit_weight_g": pl.Int64},
+        ),
+        "locations": pl.DataFrame(
+            {
+                "id": loc_ids,
+                "name": [loc.name for loc in locs],
+                "type": [loc.type.name.lower() for loc in locs],
+                "latitude": [float(loc.latitude) for loc in locs],
+                "longitude": [float(loc.longitude) for loc in locs],
+                "timezone": [loc.timezone for loc in locs],
+                "methods": [";".join(m.name.lower() for m in sorted(loc.methods)) for loc in locs],
+                "channels": [";".join(sorted(loc.channels)) for loc in locs],
+                "processing_hours": [loc.processing_hours for loc in locs],
+                "cutoff": [_cutoff_text(loc.cutoff) for loc in locs],
+                "daily_capacity": [loc.daily_capacity for loc in locs],
+                "handling_cost_per_order": [loc.handling_cost_per_order for loc in locs],
+                "handling_cost_per_unit": [loc.handling_cost_per_unit for loc in locs],
+                "priority": [loc.priority for loc in locs],
+                "enabled": [loc.enabled for loc in locs],
+            },
+            schema={
+                "id": pl.String,
+                "name": pl.String,
+                "type": pl.String,
+                "latitude": pl.Float64,
+                "longitude": pl.Float64,
+                "timezone": pl.String,
+                "methods": pl.String,
+                "channels": pl.String,
+                "processing_hours": pl.Int64,
+                "cutoff": pl.String,
+                "daily_capacity": pl.Int64,
+                "handling_cost_per_order": pl.Int64,
+                "handling_cost_per_unit": pl.Int64,
+                "priority": pl.Int64,
+                "enabled": pl.Boolean,
+            },
+        ),
+        "location_groups": pl.DataFrame(
+            group_rows,
+            schema={"group_id": pl.String, "location_id": pl.String, "name": pl.String},
+            orient="row",
+        ),
+        "stock": pl.DataFrame(
+            {
+                "sku": _ids_at(sku_ids, snapshot.stock_sku),
+                "location": _ids_at(loc_ids, snapshot.stock_loc),
+                "on_hand": pl.Series(snapshot.stock_on_hand, dtype=pl.Int32),
+                "safety_stock": pl.select(pl.when(safety >= 0).then(safety).otherwise(None)).to_series(),
+            }
+        ),
+        "inbound": pl.DataFrame(
+            {
+                "sku": _ids_at(sku_ids, snapshot.inbound_sku),
+                "location": _ids_at(loc_ids, snapshot.inbound_loc),
+                "quantity": pl.Series(snapshot.inbound_qty, dtype=pl.Int32),
+                "expected_date": pl.Series(snapshot.inbound_day, dtype=pl.Int32).cast(pl.Date),
+                "type": pl.Series(snapshot.inbound_type, dtype=pl.Int32).replace_strict(
+                    {int(t): t.name.lower() for t in InboundType}, return_dtype=pl.String
+                ),
+            }
+        ),
+        "allocations": pl.DataFrame(
+            {
+                "sku": _ids_at(sku_ids, snapshot.alloc_sku),
+                "channel": _ids_at(chan_ids, snapshot.alloc_channel),
+                "quantity": pl.Series(snapshot.alloc_qty, dtype=pl.Int32),
+                "consumed": pl.Series(snapshot.alloc_consumed, dtype=pl.Int32),
+            }
+        ),
+    }
+
+
+def write_snapshot(snapshot: Snapshot, directory: Path, *, format: Literal["csv", "parquet"]) -> None:
+    """Write every table of `snapshot` to `directory` (created if needed) so that `load_snapshot` gives the
+    same snapshot back. Each file is written under a temporary name and renamed into place."""
+    if format not in ("csv", "parquet"):
+        raise InvalidArgument("format", format, "must be csv or parquet")
+    directory = Path(directory)
+    other = ".parquet" if format == "csv" else ".csv"
+    clash = [f"{t}{other}" for t in TABLES if (directory / f"{t}{other}").exists()]
+    if clash:
+        # a loader finding both formats of one table refuses the directory, so refuse to create that state
+        raise InvalidArgument(
+            "directory", str(directory), f"already holds {', '.join(clash)}; use another directory"
+        )
+    frames = _frames(snapshot)
+    directory.mkdir(parents=True, exist_ok=True)
+    for table, df in frames.items():
+        final = directory / f"{table}.{format}"
+        tmp = directory / f".{table}.{format}.tmp"
+        if format == "csv":
+            df.write_csv(tmp)
+        else:
+            df.write_parquet(tmp)
+        os.replace(tmp, final)
