@@ -1,0 +1,806 @@
+"""`omniroute.Client`: typed methods over the gRPC API, returning frozen dataclasses.
+
+Importing this module does not import the engine (numba, polars): a checkout service or a script that only
+calls the server pays for grpcio and the generated stubs, nothing else.
+
+    with Client("localhost:50051") as c:
+        a = c.get_availability(["SKU-1", "SKU-2"], channel="web")
+        a["SKU-1"]          # quantity
+        a.rows()            # [(sku, quantity, status, unknown), ...]
+
+Errors are raised as `ServiceError`, a `grpc.RpcError` that also carries the status code, the message and
+the structured details the server attached (the field at fault, per-line shortfalls, the missing id).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import grpc
+from google.protobuf import timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+from .v1 import availability_pb2 as apb
+from .v1 import availability_pb2_grpc as apb_grpc
+from .v1 import common_pb2 as cpb
+from .v1 import diagnostics_pb2 as dpb
+from .v1 import diagnostics_pb2_grpc as dpb_grpc
+from .v1 import inventory_pb2 as ipb
+from .v1 import inventory_pb2_grpc as ipb_grpc
+
+DEFAULT_TARGET: Final = "127.0.0.1:50051"
+DEFAULT_TIMEOUT_S: Final = 30.0
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------- values
+class Method(StrEnum):
+    SHIP = "ship"
+    PICKUP = "pickup"
+    CURBSIDE = "curbside"
+    SAME_DAY = "same_day"
+
+
+class Status(StrEnum):
+    UNSPECIFIED = "unspecified"
+    OUT_OF_STOCK = "out_of_stock"
+    LOW_STOCK = "low_stock"
+    IN_STOCK = "in_stock"
+
+
+class Outcome(StrEnum):
+    UNSPECIFIED = "unspecified"
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    REJECTED = "rejected"
+
+
+_METHOD_PB: dict[Method, cpb.FulfillmentMethod] = {
+    Method.SHIP: cpb.SHIP,
+    Method.PICKUP: cpb.PICKUP,
+    Method.CURBSIDE: cpb.CURBSIDE,
+    Method.SAME_DAY: cpb.SAME_DAY,
+}
+_METHOD_OF_PB: dict[int, Method] = {v: k for k, v in _METHOD_PB.items()}
+_STATUS_OF_PB: tuple[Status, ...] = (
+    Status.UNSPECIFIED,
+    Status.OUT_OF_STOCK,
+    Status.LOW_STOCK,
+    Status.IN_STOCK,
+)
+_OUTCOME_OF_PB: tuple[Outcome, ...] = (
+    Outcome.UNSPECIFIED,
+    Outcome.APPLIED,
+    Outcome.DUPLICATE,
+    Outcome.STALE,
+    Outcome.REJECTED,
+)
+_LOCATION_TYPES: dict[str, cpb.LocationType] = {
+    "distribution_center": cpb.DISTRIBUTION_CENTER,
+    "dc": cpb.DISTRIBUTION_CENTER,
+    "store": cpb.STORE,
+    "dark_store": cpb.DARK_STORE,
+    "drop_ship_vendor": cpb.DROP_SHIP_VENDOR,
+}
+_EVENT_TYPE_PB: dict[str, ipb.StockEventType] = {
+    "receipt": ipb.RECEIPT,
+    "sale": ipb.SALE,
+    "return_sellable": ipb.RETURN_SELLABLE,
+    "return_damaged": ipb.RETURN_DAMAGED,
+    "adjustment": ipb.ADJUSTMENT,
+    "cycle_count": ipb.CYCLE_COUNT,
+    "transfer_out": ipb.TRANSFER_OUT,
+    "transfer_in": ipb.TRANSFER_IN,
+}
+EVENT_TYPES: Final[tuple[str, ...]] = tuple(_EVENT_TYPE_PB)
+
+
+def _status(value: int) -> Status:
+    return _STATUS_OF_PB[value] if 0 <= value < len(_STATUS_OF_PB) else Status.UNSPECIFIED
+
+
+def _method_pb(value: Method | str) -> cpb.FulfillmentMethod:
+    try:
+        return _METHOD_PB[Method(str(value).lower())]
+    except ValueError:
+        raise ValueError(f"method={value!r}: must be one of {[m.value for m in Method]}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class LocationRow:
+    sku: str
+    location: str
+    quantity: int
+    status: Status
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """Element i of quantity, status and unknown belongs to skus[i]; `sequence` is the ledger sequence the
+    answer reflects. `locations` holds per-location rows when they were asked for."""
+
+    skus: tuple[str, ...]
+    quantity: tuple[int, ...]
+    status: tuple[Status, ...]
+    unknown: tuple[bool, ...]
+    sequence: int
+    stale: bool = False
+    locations: tuple[LocationRow, ...] = ()
+
+    def __getitem__(self, sku: str) -> int:
+        return self.quantity[self.skus.index(sku)]
+
+    def rows(self) -> list[tuple[str, int, Status, bool]]:
+        return list(zip(self.skus, self.quantity, self.status, self.unknown, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyStore:
+    location: str
+    name: str
+    distance_km: float
+    methods: tuple[Method, ...]
+    available: tuple[int, ...]  # per cart line
+    whole_cart: bool
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyStores:
+    stores: tuple[NearbyStore, ...]
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilityChange:
+    sku: str
+    location: str  # "" for the network total
+    quantity: int
+    previous_quantity: int
+    status: Status
+    previous_status: Status
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockEvent:
+    """A stock fact. `occurred_at` is an aware datetime or epoch milliseconds; `type` one of EVENT_TYPES."""
+
+    event_id: str
+    type: str
+    location: str
+    sku: str
+    quantity: int
+    occurred_at: datetime | int
+    channel: str = ""
+
+    def to_pb(self) -> ipb.StockEvent:
+        kind = _EVENT_TYPE_PB.get(self.type.lower())
+        if kind is None:
+            raise ValueError(f"type={self.type!r}: must be one of {list(EVENT_TYPES)}")
+        ts = timestamp_pb2.Timestamp()
+        if isinstance(self.occurred_at, datetime):
+            ts.FromDatetime(self.occurred_at.astimezone(UTC))
+        else:
+            ts.FromMilliseconds(self.occurred_at)
+        return ipb.StockEvent(
+            event_id=self.event_id,
+            type=kind,
+            location=self.location,
+            sku=self.sku,
+            quantity=self.quantity,
+            occurred_at=ts,
+            channel=self.channel,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    outcomes: tuple[Outcome, ...]  # outcomes[i] is the outcome of events[i]
+    notes: tuple[tuple[int, str], ...]  # (event index, reason) for every event not applied
+    sequence: int
+    applied: int
+    duplicates: int
+    stale: int
+    rejected: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotLoaded:
+    sequence: int
+    positions: int
+    locations: int
+    skus: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    expected: date
+    quantity: int
+    type: str
+    promisable: int
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    sku: str
+    location: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    safety_stock_explicit: bool
+    inbound: tuple[Inbound, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    sku: str
+    channel: str
+    quantity: int
+    consumed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Positions:
+    positions: tuple[Position, ...]
+    allocations: tuple[Allocation, ...]
+    unknown_skus: tuple[str, ...]
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyStock:
+    sku: str
+    location: str
+    quantity: int | None  # None: back to the default of the location's type
+
+
+@dataclass(frozen=True, slots=True)
+class LocationSpec:
+    """A location to upsert. Defaults match the engine's, and the client always sends every field, so
+    proto3's "unset number means zero" cannot disable a location or zero its capacity by accident."""
+
+    id: str
+    type: str
+    latitude: float
+    longitude: float
+    name: str = ""
+    timezone: str = "UTC"
+    methods: tuple[Method | str, ...] = (Method.SHIP,)
+    channels: tuple[str, ...] = ()
+    processing_hours: int = 24
+    cutoff: str = "14:00"
+    daily_capacity: int = 1000
+    handling_cost_per_order: int = 0
+    handling_cost_per_unit: int = 0
+    priority: int = 100
+    enabled: bool = True
+
+    def to_pb(self) -> cpb.Location:
+        ltype = _LOCATION_TYPES.get(self.type.lower().replace("-", "_").replace(" ", "_"))
+        if ltype is None:
+            raise ValueError(f"type={self.type!r}: must be one of {sorted(_LOCATION_TYPES)}")
+        return cpb.Location(
+            id=self.id,
+            name=self.name,
+            type=ltype,
+            point=cpb.Point(latitude=self.latitude, longitude=self.longitude),
+            timezone=self.timezone,
+            methods=[_method_pb(m) for m in self.methods],
+            channels=list(self.channels),
+            processing_hours=self.processing_hours,
+            cutoff=self.cutoff,
+            daily_capacity=self.daily_capacity,
+            handling_cost_per_order=self.handling_cost_per_order,
+            handling_cost_per_unit=self.handling_cost_per_unit,
+            priority=self.priority,
+            enabled=self.enabled,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    version: str
+    backend: str
+    sequence: int
+    positions: int
+    locations: int
+    skus: int
+    channels: int
+    read_model_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedChunk:
+    """Rows of the local inventory feed, by column (Merchant Center local inventory field names)."""
+
+    store_code: tuple[str, ...]
+    id: tuple[str, ...]
+    quantity: tuple[int, ...]
+    availability: tuple[str, ...]
+    pickup_method: tuple[str, ...]
+    pickup_sla: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def columns(self) -> dict[str, list[Any]]:
+        return {name: list(getattr(self, name)) for name in FEED_COLUMNS}
+
+
+FEED_COLUMNS: Final = ("store_code", "id", "quantity", "availability", "pickup_method", "pickup_sla")
+
+
+# ---------------------------------------------------------------------------------------------- errors
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    line: int
+    sku: str
+    location: str
+    requested: int
+    available: int
+
+
+class ServiceError(grpc.RpcError):
+    """A failed call: its status code, message and structured details. Still a grpc.RpcError, with the
+    usual `code()` and `details()`, so callers that catch grpc.RpcError keep working."""
+
+    def __init__(
+        self,
+        status: grpc.StatusCode,
+        message: str,
+        *,
+        field_violations: Sequence[tuple[str, str]] = (),
+        shortfalls: Sequence[Shortfall] = (),
+        reason: str = "",
+        resource: tuple[str, str] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{status.name}: {message}")
+        self.status = status
+        self.message = message
+        self.field_violations = tuple(field_violations)
+        self.shortfalls = tuple(shortfalls)
+        self.reason = reason
+        self.resource = resource
+        self.retry_after = retry_after
+
+    def code(self) -> grpc.StatusCode:
+        return self.status
+
+    def details(self) -> str:
+        return self.message
+
+    @property
+    def field(self) -> str:
+        """The first offending field named by the server ("" when none)."""
+        return self.field_violations[0][0] if self.field_violations else ""
+
+    @classmethod
+    def from_rpc_error(cls, err: grpc.RpcError) -> ServiceError:
+        call: Any = err
+        status = call.code() if hasattr(call, "code") else grpc.StatusCode.UNKNOWN
+        message = (call.details() if hasattr(call, "details") else str(err)) or ""
+        if status is grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in message:
+            # gRPC's own size limit, not stock: say what to do about it
+            message += " (the message size limit was hit: split the request, or raise --max-message-mb)"
+        violations: list[tuple[str, str]] = []
+        shortfalls: list[Shortfall] = []
+        reason = ""
+        resource: tuple[str, str] | None = None
+        retry: float | None = None
+        try:
+            rich = rpc_status.from_call(call)
+        except (ValueError, AttributeError, TypeError):
+            rich = None
+        if rich is not None:
+            meta: Mapping[str, str] = {}
+            for detail in rich.details:
+                if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                    bad = error_details_pb2.BadRequest()
+                    detail.Unpack(bad)
+                    violations.extend((v.field, v.description) for v in bad.field_violations)
+                elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                    info = error_details_pb2.ErrorInfo()
+                    detail.Unpack(info)
+                    reason = info.reason
+                    meta = dict(info.metadata)
+                elif detail.Is(error_details_pb2.ResourceInfo.DESCRIPTOR):
+                    res = error_details_pb2.ResourceInfo()
+                    detail.Unpack(res)
+                    resource = (res.resource_type, res.resource_name)
+                elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                    ri = error_details_pb2.RetryInfo()
+                    detail.Unpack(ri)
+                    retry = ri.retry_delay.seconds + ri.retry_delay.nanos / 1e9
+            lines = sorted({int(k[6 : k.index("]")]) for k in meta if k.startswith("lines[")})
+            for i in lines:
+                p = f"lines[{i}]."
+                shortfalls.append(
+                    Shortfall(
+                        i,
+                        meta.get(p + "sku", ""),
+                        meta.get(p + "location", ""),
+                        int(meta.get(p + "requested", 0)),
+                        int(meta.get(p + "available", 0)),
+                    )
+                )
+        return cls(
+            status,
+            message,
+            field_violations=violations,
+            shortfalls=shortfalls,
+            reason=reason,
+            resource=resource,
+            retry_after=retry,
+        )
+
+
+# ---------------------------------------------------------------------------------------------- streams
+class Watch(Iterator[AvailabilityChange]):
+    """Changes as they happen. Iterate; `cancel()` (or leaving the `with` block) ends the stream."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def __iter__(self) -> Watch:
+        return self
+
+    def __next__(self) -> AvailabilityChange:
+        try:
+            m = next(self._call)
+        except grpc.RpcError as err:
+            if err.code() is grpc.StatusCode.CANCELLED and self._call.cancelled():
+                raise StopIteration from None
+            raise ServiceError.from_rpc_error(err) from None
+        return AvailabilityChange(
+            m.sku,
+            m.location,
+            m.quantity,
+            m.previous_quantity,
+            _status(m.status),
+            _status(m.previous_status),
+            m.sequence,
+        )
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+
+# ---------------------------------------------------------------------------------------------- client
+@dataclass(slots=True)
+class _Stubs:
+    availability: apb_grpc.AvailabilityServiceStub
+    inventory: ipb_grpc.InventoryServiceStub
+    diagnostics: dpb_grpc.DiagnosticsServiceStub
+    health: health_pb2_grpc.HealthStub
+
+
+class Client:
+    """A connection to an omniroute server. `target` is "host:port" or "unix:/path/to.sock"."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        max_message_mb: int = 64,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        limit = max_message_mb * 1024 * 1024
+        self._channel = grpc.insecure_channel(
+            target,
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+        )
+        self._stubs = _Stubs(
+            apb_grpc.AvailabilityServiceStub(self._channel),
+            ipb_grpc.InventoryServiceStub(self._channel),
+            dpb_grpc.DiagnosticsServiceStub(self._channel),
+            health_pb2_grpc.HealthStub(self._channel),
+        )
+
+    # -------------------------------------------------------------- plumbing
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """The underlying channel, for the generated stubs (omniroute.v1) when a raw call is wanted."""
+        return self._channel
+
+    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return method(request, timeout=self.timeout if timeout is None else timeout)
+        except grpc.RpcError as err:
+            raise ServiceError.from_rpc_error(err) from None
+
+    def wait_until_serving(self, timeout: float = 30.0) -> None:
+        """Block until the server's health check says SERVING (the read model is loaded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.health(timeout=max(0.1, min(2.0, deadline - time.monotonic()))) == "SERVING":
+                    return
+            except ServiceError as err:
+                if err.status not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{self.target} not SERVING after {timeout:.0f} s")
+            time.sleep(0.05)
+
+    # -------------------------------------------------------------- availability
+    def get_availability(
+        self,
+        skus: Sequence[str],
+        *,
+        channel: str,
+        method: Method | str = Method.SHIP,
+        group: str | None = None,
+        locations: Sequence[str] | None = None,
+        near: tuple[float, float] | None = None,
+        radius_km: float | None = None,
+        as_of: date | None = None,
+        per_location: bool = False,
+        min_sequence: int = 0,
+        timeout: float | None = None,
+    ) -> Availability:
+        """ATP of SKUs for a channel and method: over the network (default), a group, listed locations,
+        or within `radius_km` of `near` (lat, lon); give at most one of them."""
+        given = sum(x is not None for x in (group, locations, near))
+        if given > 1:
+            raise ValueError("give at most one of group, locations and near")
+        if (near is None) != (radius_km is None):
+            raise ValueError("near and radius_km go together")
+        req = apb.GetAvailabilityRequest(
+            skus=skus,
+            channel=channel,
+            method=_method_pb(method),
+            per_location=per_location,
+            min_sequence=min_sequence,
+        )
+        if group is not None:
+            req.scope.group = group
+        elif locations is not None:
+            req.scope.locations.ids.extend(locations)
+        elif near is not None and radius_km is not None:
+            req.scope.radius.center.latitude, req.scope.radius.center.longitude = near
+            req.scope.radius.radius_km = radius_km
+        if as_of is not None:
+            req.as_of.year, req.as_of.month, req.as_of.day = as_of.year, as_of.month, as_of.day
+        resp = self._call(self._stubs.availability.GetAvailability, req, timeout)
+        cols = resp.locations
+        sku_list = tuple(skus)
+        rows = tuple(
+            LocationRow(sku_list[k], loc, q, _status(s))
+            for k, loc, q, s in zip(cols.sku_index, cols.location, cols.quantity, cols.status, strict=True)
+        )
+        return Availability(
+            skus=sku_list,
+            quantity=tuple(resp.quantity),
+            status=tuple(_STATUS_OF_PB[s] for s in resp.status),
+            unknown=tuple(resp.unknown),
+            sequence=resp.sequence,
+            stale=resp.stale,
+            locations=rows,
+        )
+
+    def find_nearby_stores(
+        self,
+        lines: Mapping[str, int] | Sequence[tuple[str, int]],
+        *,
+        near: tuple[float, float],
+        radius_km: float,
+        channel: str,
+        methods: Sequence[Method | str] = (),
+        limit: int = 0,
+        whole_cart_only: bool = False,
+        timeout: float | None = None,
+    ) -> NearbyStores:
+        """Stores within `radius_km` of `near` offering pickup or curbside (or `methods`), nearest first;
+        `lines` is {sku: quantity} or [(sku, quantity), ...]."""
+        pairs = list(lines.items()) if isinstance(lines, Mapping) else list(lines)
+        req = apb.FindNearbyStoresRequest(
+            lines=[cpb.CartLine(sku=s, quantity=q) for s, q in pairs],
+            near=cpb.Point(latitude=near[0], longitude=near[1]),
+            radius_km=radius_km,
+            channel=channel,
+            methods=[_method_pb(m) for m in methods],
+            limit=limit,
+            whole_cart_only=whole_cart_only,
+        )
+        resp = self._call(self._stubs.availability.FindNearbyStores, req, timeout)
+        return NearbyStores(
+            tuple(
+                NearbyStore(
+                    s.location,
+                    s.name,
+                    s.distance_km,
+                    tuple(_METHOD_OF_PB[m] for m in s.methods),
+                    tuple(s.available),
+                    s.whole_cart,
+                    s.point.latitude,
+                    s.point.longitude,
+                )
+                for s in resp.stores
+            ),
+            resp.sequence,
+        )
+
+    def watch_availability(
+        self,
+        skus: Sequence[str],
+        *,
+        channel: str,
+        method: Method | str = Method.SHIP,
+        locations: Sequence[str] = (),
+        status_changes_only: bool = False,
+        include_initial: bool = False,
+        timeout: float | None = None,
+    ) -> Watch:
+        """A stream of changes (network totals, and per location when `locations` are given). No timeout
+        by default: a watch lives until cancelled."""
+        req = apb.WatchAvailabilityRequest(
+            skus=skus,
+            locations=locations,
+            channel=channel,
+            method=_method_pb(method),
+            status_changes_only=status_changes_only,
+            include_initial=include_initial,
+        )
+        return Watch(self._stubs.availability.WatchAvailability(req, timeout=timeout))
+
+    def export_local_inventory(
+        self,
+        *,
+        channel: str = "",
+        locations: Sequence[str] = (),
+        chunk_rows: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[FeedChunk]:
+        """The local inventory feed in column chunks (default channel: the server's feed channel)."""
+        req = apb.ExportLocalInventoryRequest(channel=channel, locations=locations, chunk_rows=chunk_rows)
+        stream = self._stubs.availability.ExportLocalInventory(
+            req, timeout=self.timeout if timeout is None else timeout
+        )
+        try:
+            for m in stream:
+                yield FeedChunk(
+                    tuple(m.store_code),
+                    tuple(m.id),
+                    tuple(m.quantity),
+                    tuple(m.availability),
+                    tuple(m.pickup_method),
+                    tuple(m.pickup_sla),
+                )
+        except grpc.RpcError as err:
+            raise ServiceError.from_rpc_error(err) from None
+        finally:
+            stream.cancel()
+
+    # -------------------------------------------------------------- inventory
+    def apply_stock_events(
+        self, events: Iterable[StockEvent | ipb.StockEvent], *, timeout: float | None = None
+    ) -> EventBatch:
+        """Apply a batch (at most 50,000); each event gets an outcome. Prebuilt protobuf events are sent
+        as they are (the fast path for loaders)."""
+        req = ipb.ApplyStockEventsRequest(
+            events=[e if isinstance(e, ipb.StockEvent) else e.to_pb() for e in events]
+        )
+        resp = self._call(self._stubs.inventory.ApplyStockEvents, req, timeout)
+        return EventBatch(
+            outcomes=tuple(_OUTCOME_OF_PB[o] for o in resp.outcome),
+            notes=tuple((n.index, n.reason) for n in resp.notes),
+            sequence=resp.sequence,
+            applied=resp.applied,
+            duplicates=resp.duplicates,
+            stale=resp.stale,
+            rejected=resp.rejected,
+        )
+
+    def load_snapshot(self, path: str, *, timeout: float | None = None) -> SnapshotLoaded:
+        """Replace the whole picture with a snapshot directory on the server's file system."""
+        resp = self._call(
+            self._stubs.inventory.LoadSnapshot, ipb.LoadSnapshotRequest(path=str(path)), timeout
+        )
+        return SnapshotLoaded(resp.sequence, resp.positions, resp.locations, resp.skus, resp.seconds)
+
+    def get_positions(
+        self, skus: Sequence[str], *, locations: Sequence[str] = (), timeout: float | None = None
+    ) -> Positions:
+        resp = self._call(
+            self._stubs.inventory.GetPositions,
+            ipb.GetPositionsRequest(skus=skus, locations=locations),
+            timeout,
+        )
+        return Positions(
+            positions=tuple(
+                Position(
+                    p.sku,
+                    p.location,
+                    p.on_hand,
+                    p.reserved,
+                    p.safety_stock,
+                    p.safety_stock_explicit,
+                    tuple(
+                        Inbound(
+                            date(i.expected.year, i.expected.month, i.expected.day),
+                            i.quantity,
+                            i.type,
+                            i.promisable,
+                        )
+                        for i in p.inbound
+                    ),
+                )
+                for p in resp.positions
+            ),
+            allocations=tuple(Allocation(a.sku, a.channel, a.quantity, a.consumed) for a in resp.allocations),
+            unknown_skus=tuple(resp.unknown_skus),
+            sequence=resp.sequence,
+        )
+
+    def set_safety_stock(self, entries: Sequence[SafetyStock], *, timeout: float | None = None) -> int:
+        """Returns the ledger sequence of the write (pass it as `min_sequence` to read your write)."""
+        req = ipb.SetSafetyStockRequest()
+        for e in entries:
+            entry = req.entries.add(sku=e.sku, location=e.location)
+            if e.quantity is not None:
+                entry.quantity = e.quantity
+        return int(self._call(self._stubs.inventory.SetSafetyStock, req, timeout).sequence)
+
+    def set_allocations(self, entries: Sequence[Allocation], *, timeout: float | None = None) -> int:
+        req = ipb.SetAllocationsRequest(
+            entries=[
+                ipb.ChannelAllocation(sku=a.sku, channel=a.channel, quantity=a.quantity, consumed=a.consumed)
+                for a in entries
+            ]
+        )
+        return int(self._call(self._stubs.inventory.SetAllocations, req, timeout).sequence)
+
+    def upsert_locations(self, locations: Sequence[LocationSpec], *, timeout: float | None = None) -> int:
+        req = ipb.UpsertLocationsRequest(locations=[loc.to_pb() for loc in locations])
+        return int(self._call(self._stubs.inventory.UpsertLocations, req, timeout).sequence)
+
+    # -------------------------------------------------------------- diagnostics
+    def ping(self, *, timeout: float | None = None) -> float:
+        """Round-trip time of a no-op call, in seconds."""
+        started = time.perf_counter()
+        self._call(self._stubs.diagnostics.Ping, dpb.PingRequest(), timeout)
+        return time.perf_counter() - started
+
+    def server_info(self, *, timeout: float | None = None) -> ServerInfo:
+        m = self._call(self._stubs.diagnostics.GetServerInfo, dpb.GetServerInfoRequest(), timeout)
+        return ServerInfo(
+            m.version, m.backend, m.sequence, m.positions, m.locations, m.skus, m.channels, m.read_model_bytes
+        )
+
+    def health(self, service: str = "", *, timeout: float | None = None) -> str:
+        """The grpc.health.v1 status name: SERVING, NOT_SERVING, ..."""
+        resp = self._call(self._stubs.health.Check, health_pb2.HealthCheckRequest(service=service), timeout)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))

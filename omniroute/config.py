@@ -1,0 +1,164 @@
+"""Server configuration: a frozen dataclass, validated where it is made, from flags and OMNIROUTE_* variables.
+
+Precedence: a command-line flag wins over its environment variable, which wins over the default. Every
+value read from the environment goes through the same validation as a flag, and an error names the
+variable (or flag) it came from, so a typo in a deployment manifest fails at start-up with a clear message.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ENV_PREFIX = "OMNIROUTE_"
+DEFAULT_PORT = 50051
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_MAX_MESSAGE_MB = 2047  # gRPC message lengths are int32 byte counts
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; `source` is the flag or variable it came from."""
+
+    def __init__(self, source: str, value: object, reason: str) -> None:
+        self.source = source
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{source}={value!r}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    # None: no TCP listener (Unix socket only). 0: an ephemeral port (tests).
+    port: int | None = DEFAULT_PORT
+    unix_socket: Path | None = None
+    log_level: str = "INFO"
+    # A snapshot directory to load at start-up; None: the generated demo network.
+    data_dir: Path | None = None
+    max_message_mb: int = 32
+    grace_seconds: float = 10.0
+    feed_channel: str = "web"
+    demo_size: str = "demo"
+    demo_seed: int = 7
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host or any(c.isspace() for c in self.host):
+            raise ConfigError("host", self.host, "must be a non-empty address without spaces")
+        if self.port is not None and not (
+            isinstance(self.port, int) and not isinstance(self.port, bool) and 0 <= self.port <= 65535
+        ):
+            raise ConfigError("port", self.port, "must be an integer in [0, 65535] (0: any free port)")
+        if self.port is None and self.unix_socket is None:
+            raise ConfigError("port", None, "TCP is off and no Unix socket is set: nothing to listen on")
+        if self.unix_socket is not None and len(str(self.unix_socket).encode()) > 107:
+            # sun_path is 108 bytes on Linux; a longer path fails deep inside gRPC with an obscure error
+            raise ConfigError("unix_socket", str(self.unix_socket), "path must be at most 107 bytes")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError("log_level", self.log_level, f"must be one of {', '.join(LOG_LEVELS)}")
+        if not (isinstance(self.max_message_mb, int) and 1 <= self.max_message_mb <= _MAX_MESSAGE_MB):
+            raise ConfigError(
+                "max_message_mb", self.max_message_mb, f"must be an integer in [1, {_MAX_MESSAGE_MB}]"
+            )
+        if not (
+            isinstance(self.grace_seconds, (int, float))
+            and math.isfinite(self.grace_seconds)
+            and 0 <= self.grace_seconds <= 3600
+        ):
+            raise ConfigError("grace_seconds", self.grace_seconds, "must be a number of seconds in [0, 3600]")
+        if not self.feed_channel:
+            raise ConfigError("feed_channel", self.feed_channel, "must not be empty")
+        # the generator owns the list of sizes and rejects unknown ones when the server starts
+        if not self.demo_size.isidentifier():
+            raise ConfigError("demo_size", self.demo_size, "must be a size name such as 'demo'")
+        if isinstance(self.demo_seed, bool) or not isinstance(self.demo_seed, int):
+            raise ConfigError("demo_seed", self.demo_seed, "must be an integer")
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_mb * 1024 * 1024
+
+    @property
+    def log_level_number(self) -> int:
+        return int(logging.getLevelName(self.log_level))
+
+    @classmethod
+    def load(
+        cls, flags: Mapping[str, object | None] | None = None, env: Mapping[str, str] | None = None
+    ) -> ServerConfig:
+        """Defaults, then OMNIROUTE_<FIELD> variables, then flags that were given (not None)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        origin: dict[str, str] = {}
+        known = {f.name for f in fields(cls)}
+        for name in sorted(known):
+            var = ENV_PREFIX + name.upper()
+            raw = env.get(var)
+            if raw is not None and raw.strip() != "":
+                values[name] = _PARSERS[name](var, raw)
+                origin[name] = var
+        for name, value in (flags or {}).items():
+            if name not in known:
+                raise ConfigError(name, value, "unknown setting")
+            if value is None:
+                continue
+            flag = f"--{name.replace('_', '-')}"
+            values[name] = _PARSERS[name](flag, value) if isinstance(value, str) else value
+            origin[name] = flag
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except ConfigError as err:
+            # say where the bad value came from: the variable or flag the operator has to fix
+            if err.source in origin:
+                raise ConfigError(origin[err.source], err.value, err.reason) from None
+            raise
+
+
+def _text(source: str, raw: object) -> str:
+    return str(raw).strip()
+
+
+def _int(source: str, raw: object) -> int:
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(source, raw, "must be an integer") from None
+
+
+def _float(source: str, raw: object) -> float:
+    try:
+        return float(str(raw).strip())
+    except ValueError:
+        raise ConfigError(source, raw, "must be a number") from None
+
+
+def _port(source: str, raw: object) -> int | None:
+    text = str(raw).strip().lower()
+    if text in ("off", "none", "no"):
+        return None
+    return _int(source, raw)
+
+
+def _path(source: str, raw: object) -> Path:
+    return Path(str(raw).strip()).expanduser()
+
+
+def _level(source: str, raw: object) -> str:
+    return str(raw).strip().upper()
+
+
+_PARSERS: dict[str, Callable[[str, object], object]] = {
+    "host": _text,
+    "port": _port,
+    "unix_socket": _path,
+    "log_level": _level,
+    "data_dir": _path,
+    "max_message_mb": _int,
+    "grace_seconds": _float,
+    "feed_channel": _text,
+    "demo_size": _text,
+    "demo_seed": _int,
+}

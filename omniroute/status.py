@@ -1,0 +1,193 @@
+"""Domain errors -> gRPC status codes: the one table, applied in one place (the `rpc` decorator).
+
+Structured details travel as a `google.rpc.Status` in the `grpc-status-details-bin` trailer (grpcio-status;
+it installs next to protobuf 6.33 without moving any pin): `BadRequest` names the offending field,
+`PreconditionFailure` + `ErrorInfo` carry every per-line shortfall, `ResourceInfo` the missing or
+conflicting id, `RetryInfo` when retrying later may help. Any gRPC client can read them; clients that
+ignore them still get a readable message in the status details.
+
+RESOURCE_EXHAUSTED never appears here: gRPC raises it itself (message too large, too many streams), and a
+client must be able to tell that apart from "out of stock", which is FAILED_PRECONDITION.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Final, TypeVar, cast
+
+import grpc
+import grpc.aio
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from availability.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InsufficientStock,
+    InvalidArgument,
+    NotFound,
+    OmnirouteError,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+
+DOMAIN: Final = "omniroute.v1"
+DETAILS_KEY: Final = "grpc-status-details-bin"
+# Trailers share gRPC's metadata limit (8 KiB by default): a snapshot with thousands of bad rows must
+# still produce a status, so only the first violations travel and the message says how many there were.
+MAX_VIOLATIONS: Final = 50
+MAX_MESSAGE_CHARS: Final = 2000
+
+# The table. Subclasses come before their bases: the first match along the exception's MRO wins.
+STATUS_OF: Final[dict[type[OmnirouteError], grpc.StatusCode]] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    InsufficientStock: grpc.StatusCode.FAILED_PRECONDITION,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def code_for(err: OmnirouteError) -> grpc.StatusCode:
+    for cls in type(err).__mro__:
+        code = STATUS_OF.get(cast(type[OmnirouteError], cls))
+        if code is not None:
+            return code
+    # an OmnirouteError subclass nobody mapped is a bug in the table, not the caller's fault
+    return grpc.StatusCode.INTERNAL
+
+
+def _pack(*messages: Any) -> list[any_pb2.Any]:
+    out = []
+    for m in messages:
+        a = any_pb2.Any()
+        a.Pack(m)
+        out.append(a)
+    return out
+
+
+def _where(item: object, default: str) -> str:
+    """A snapshot row error as a field path: `stock.csv[12].on_hand` (row 0: the whole file)."""
+    file = getattr(item, "file", None)
+    if not file:
+        return default
+    row = getattr(item, "row", 0)
+    column = getattr(item, "column", "")
+    return f"{file}{f'[{row}]' if row else ''}{f'.{column}' if column else ''}"
+
+
+def _details(err: OmnirouteError) -> list[any_pb2.Any]:
+    if isinstance(err, InvalidArgument):
+        bad = error_details_pb2.BadRequest()
+        bad.field_violations.add(field=err.field, description=err.reason)
+        # snapshot validation (availability.ingest.SnapshotError) carries every bad row in `.errors`
+        extra: Sequence[object] = getattr(err, "errors", None) or ()
+        for item in list(extra)[:MAX_VIOLATIONS]:
+            bad.field_violations.add(field=_where(item, err.field), description=str(item)[:500])
+        return _pack(bad, error_details_pb2.ErrorInfo(reason="INVALID_ARGUMENT", domain=DOMAIN))
+    if isinstance(err, InsufficientStock):
+        failure = error_details_pb2.PreconditionFailure()
+        info = error_details_pb2.ErrorInfo(reason="INSUFFICIENT_STOCK", domain=DOMAIN)
+        for s in err.shortfalls[:MAX_VIOLATIONS]:
+            failure.violations.add(
+                type="INSUFFICIENT_STOCK",
+                subject=f"lines[{s.line}]",
+                description=(
+                    f"{s.sku}@{s.location or 'network'}: requested {s.requested}, available {s.available}"
+                ),
+            )
+            info.metadata[f"lines[{s.line}].sku"] = s.sku
+            info.metadata[f"lines[{s.line}].location"] = s.location
+            info.metadata[f"lines[{s.line}].requested"] = str(s.requested)
+            info.metadata[f"lines[{s.line}].available"] = str(s.available)
+        return _pack(failure, info)
+    if isinstance(err, FailedPrecondition):
+        failure = error_details_pb2.PreconditionFailure()
+        failure.violations.add(type="STATE", description=str(err)[:500])
+        return _pack(failure)
+    if isinstance(err, (NotFound, AlreadyExists)):
+        reason = "NOT_FOUND" if isinstance(err, NotFound) else "ALREADY_EXISTS"
+        return _pack(
+            error_details_pb2.ResourceInfo(
+                resource_type=err.kind, resource_name=err.ident, description=str(err)
+            ),
+            error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN),
+        )
+    if isinstance(err, Unavailable):
+        return _pack(
+            error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1)),
+            error_details_pb2.ErrorInfo(reason="UNAVAILABLE", domain=DOMAIN),
+        )
+    return []
+
+
+def status_of(err: OmnirouteError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
+    """(code, message, trailing metadata carrying the google.rpc.Status) for a domain error."""
+    code = code_for(err)
+    message = str(err)
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 3] + "..."
+    rich = status_pb2.Status(code=code.value[0], message=message, details=_details(err))
+    return code, message, ((DETAILS_KEY, rich.SerializeToString()),)
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], err: OmnirouteError) -> None:
+    code, message, trailers = status_of(err)
+    log.debug("%s: %s", code.name, message)
+    await context.abort(code, message, trailers)
+
+
+async def abort_internal(context: grpc.aio.ServicerContext[Any, Any], method: str, err: Exception) -> None:
+    # the traceback goes to the log, not to the caller: internals are not part of the contract
+    log.exception("unexpected error in %s", method, exc_info=err)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log")
+
+
+S = TypeVar("S")
+Req = TypeVar("Req")
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+def rpc(fn: Callable[[S, Req, Ctx], Any]) -> Callable[[S, Req, Ctx], Any]:
+    """Apply the error table to a servicer method (a coroutine or an async generator).
+
+    The happy path costs one try block: no context manager, no extra await, no allocation.
+    """
+    name = fn.__qualname__
+    if inspect.isasyncgenfunction(fn):
+        stream = cast(Callable[[S, Req, Ctx], AsyncIterator[Any]], fn)
+
+        @functools.wraps(fn)
+        async def stream_wrapper(self: S, request: Req, context: Ctx) -> AsyncIterator[Any]:
+            try:
+                async for item in stream(self, request, context):
+                    yield item
+            except OmnirouteError as err:
+                await abort(context, err)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as err:
+                await abort_internal(context, name, err)
+
+        return stream_wrapper
+
+    unary = cast(Callable[[S, Req, Ctx], Awaitable[Any]], fn)
+
+    @functools.wraps(fn)
+    async def unary_wrapper(self: S, request: Req, context: Ctx) -> Any:
+        try:
+            return await unary(self, request, context)
+        except OmnirouteError as err:
+            await abort(context, err)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as err:
+            await abort_internal(context, name, err)
+        raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+    return unary_wrapper
