@@ -1,0 +1,307 @@
+"""The `omniroute` command: serve, ask a running server for availability, export the local inventory feed.
+
+Commands import the engine only when they need it, so `omniroute availability` starts as fast as a
+gRPC client can.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .client import DEFAULT_TARGET, FEED_COLUMNS, Client, Method, ServiceError, Status
+from .config import ConfigError, ServerConfig
+
+TARGET_ENV = "OMNIROUTE_TARGET"
+_STATUS_STYLE = {
+    Status.IN_STOCK: "green",
+    Status.LOW_STOCK: "yellow",
+    Status.OUT_OF_STOCK: "red",
+    Status.UNSPECIFIED: "dim",
+}
+
+
+def _err_console() -> Console:
+    return Console(stderr=True)
+
+
+@contextmanager
+def _service_errors() -> Iterator[None]:
+    """Server errors as one readable line (plus the offending fields), exit status 1."""
+    try:
+        yield
+    except ServiceError as err:
+        lines = [f"{err.status.name}: {err.message}"]
+        lines += [f"  {name}: {why}" for name, why in err.field_violations]
+        if err.status.name == "UNAVAILABLE" and "connect" in err.message.lower():
+            lines.append("  is `omniroute serve` running there? (see --target)")
+        raise click.ClickException("\n".join(lines)) from None
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="omniroute")
+def main() -> None:
+    """Available-to-promise and order routing for omnichannel retail."""
+
+
+# ---------------------------------------------------------------------------------------------- serve
+@main.command()
+@click.option("--host", default=None, help="Bind address (env OMNIROUTE_HOST; default 127.0.0.1).")
+@click.option(
+    "--port", default=None, help="TCP port, 0 for any free port, 'off' for none (env OMNIROUTE_PORT)."
+)
+@click.option(
+    "--unix-socket", default=None, help="Also listen on this Unix socket (env OMNIROUTE_UNIX_SOCKET)."
+)
+@click.option(
+    "--data", "data_dir", default=None, help="Load this snapshot directory (env OMNIROUTE_DATA_DIR)."
+)
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (env OMNIROUTE_LOG_LEVEL).")
+@click.option(
+    "--max-message-mb", default=None, help="Largest request or response (env OMNIROUTE_MAX_MESSAGE_MB)."
+)
+@click.option("--grace-seconds", default=None, help="Drain time on SIGTERM (env OMNIROUTE_GRACE_SECONDS).")
+@click.option(
+    "--feed-channel", default=None, help="Default channel of the feed (env OMNIROUTE_FEED_CHANNEL)."
+)
+@click.option("--demo-size", default=None, help="Demo network size without --data (env OMNIROUTE_DEMO_SIZE).")
+@click.option("--demo-seed", default=None, help="Demo network seed (env OMNIROUTE_DEMO_SEED).")
+def serve(**flags: str | None) -> None:
+    """Run the gRPC server. Without --data: the embedded ledger with a generated demo network."""
+    try:
+        config = ServerConfig.load(flags)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    if config.data_dir is not None and not config.data_dir.is_dir():
+        raise click.UsageError(f"--data {config.data_dir}: not a directory")
+
+    from .server import ServerError, demo_loader, run, snapshot_loader
+
+    console = _err_console()
+    loader: Callable[[], Any]
+    if config.data_dir is not None:
+        loader = snapshot_loader(config.data_dir)
+    elif console.is_terminal:
+        loader = _demo_with_progress(config, console, demo_loader)
+    else:
+        loader = demo_loader(config.demo_size, config.demo_seed)
+    try:
+        run(config, loader)
+    except ServerError as err:
+        logging.getLogger("omniroute").error("%s", err)
+        raise SystemExit(1) from None
+
+
+def _demo_with_progress(config: ServerConfig, console: Console, demo_loader: Any) -> Callable[[], Any]:
+    def load() -> Any:
+        # runs on the server's loader thread; rich's live display is thread-safe
+        with _progress(console) as bar:
+            task = bar.add_task(f"generating the {config.demo_size} network", total=1.0, detail="")
+
+            def report(stage: str, fraction: float) -> None:
+                bar.update(task, completed=fraction, detail=stage)
+
+            return demo_loader(config.demo_size, config.demo_seed, progress=report)()
+
+    return load
+
+
+# ---------------------------------------------------------------------------------------------- availability
+def _point(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        lat, lon = (float(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter("expected LAT,LON, e.g. 42.36,-71.06", param_hint="--near") from None
+    return lat, lon
+
+
+target_option = click.option(
+    "--target",
+    default=lambda: os.environ.get(TARGET_ENV, DEFAULT_TARGET),
+    show_default=f"${TARGET_ENV} or {DEFAULT_TARGET}",
+    help="Server address: HOST:PORT or unix:/path/to.sock.",
+)
+
+
+@main.command()
+@click.argument("skus", nargs=-1, required=True)
+@click.option("--channel", default="web", show_default=True)
+@click.option("--method", type=click.Choice([m.value for m in Method]), default="ship", show_default=True)
+@click.option("--near", default=None, metavar="LAT,LON", help="Only locations within --radius of this point.")
+@click.option("--radius", type=float, default=None, metavar="KM", help="Radius around --near, in km.")
+@click.option("--group", default=None, help="Only this location group.")
+@click.option("--location", "locations", multiple=True, help="Only these locations (repeatable).")
+@click.option(
+    "--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Count inbound due by this date."
+)
+@click.option("--per-location", is_flag=True, help="Also show every location's figure.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds.")
+@target_option
+def availability(
+    skus: Sequence[str],
+    channel: str,
+    method: str,
+    near: str | None,
+    radius: float | None,
+    group: str | None,
+    locations: Sequence[str],
+    as_of: Any,
+    per_location: bool,
+    timeout: float,
+    target: str,
+) -> None:
+    """Available-to-promise for SKUs, from a running server."""
+    point = _point(near)
+    if (point is None) != (radius is None):
+        raise click.UsageError("--near and --radius go together")
+    if sum(x is not None for x in (point, group, locations or None)) > 1:
+        raise click.UsageError("use at most one of --near/--radius, --group and --location")
+    day: date | None = as_of.date() if as_of is not None else None
+    with _service_errors(), Client(target, timeout=timeout) as client:
+        a = client.get_availability(
+            list(skus),
+            channel=channel,
+            method=method,
+            group=group,
+            locations=list(locations) or None,
+            near=point,
+            radius_km=radius,
+            as_of=day,
+            per_location=per_location,
+        )
+    where = (
+        f"within {radius:g} km of {near}"
+        if point
+        else f"group {group}"
+        if group
+        else ", ".join(locations)
+        if locations
+        else "network"
+    )
+    title = f"{channel} / {method} / {where}" + (f" / as of {day}" if day else "")
+    table = Table(title=title, caption=f"ledger sequence {a.sequence}" + (" (stale)" if a.stale else ""))
+    table.add_column("SKU")
+    table.add_column("available", justify="right")
+    table.add_column("status")
+    for sku, qty, status, unknown in a.rows():
+        label = "unknown SKU" if unknown else status.value.replace("_", " ")
+        table.add_row(sku, str(qty), f"[{_STATUS_STYLE[status]}]{label}[/]")
+    console = Console()
+    console.print(table)
+    if per_location:
+        loc_table = Table(title="per location")
+        for col, justify in (
+            ("SKU", "left"),
+            ("location", "left"),
+            ("available", "right"),
+            ("status", "left"),
+        ):
+            loc_table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for row in a.locations:
+            label = row.status.value.replace("_", " ")
+            loc_table.add_row(
+                row.sku, row.location, str(row.quantity), f"[{_STATUS_STYLE[row.status]}]{label}[/]"
+            )
+        console.print(loc_table)
+
+
+# ---------------------------------------------------------------------------------------------- feed
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output file: .csv or .parquet.",
+)
+@click.option("--channel", default=None, help="Channel whose availability the feed shows (default: web).")
+@click.option("--location", "locations", multiple=True, help="Only these stores or groups (repeatable).")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Build the feed from this snapshot directory instead of asking a server.",
+)
+@click.option("--chunk-rows", type=int, default=10_000, show_default=True, help="Rows per streamed message.")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds.")
+@target_option
+def feed(
+    out: Path,
+    channel: str | None,
+    locations: Sequence[str],
+    data_dir: Path | None,
+    chunk_rows: int,
+    timeout: float,
+    target: str,
+) -> None:
+    """Export the local inventory feed (Merchant Center fields) as CSV or Parquet."""
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise click.BadParameter("must end in .csv or .parquet", param_hint="--out")
+    import polars as pl
+
+    from availability.errors import InvalidArgument
+    from availability.feed import feed_from_snapshot_dir, write_table
+
+    console = _err_console()
+    with _progress(console) as bar:
+        if data_dir is not None:
+            bar.add_task(f"building the feed from {data_dir}", total=None, detail="")
+            try:
+                df = feed_from_snapshot_dir(data_dir, channel or "web", list(locations) or None)
+            except InvalidArgument as err:
+                raise click.ClickException(str(err)) from None
+        else:
+            task = bar.add_task(f"receiving the feed from {target}", total=None, detail="0 rows")
+            columns: dict[str, list[Any]] = {name: [] for name in FEED_COLUMNS}
+            with _service_errors(), Client(target, timeout=timeout) as client:
+                for chunk in client.export_local_inventory(
+                    channel=channel or "", locations=list(locations), chunk_rows=chunk_rows
+                ):
+                    for name, values in chunk.columns().items():
+                        columns[name].extend(values)
+                    bar.update(task, detail=f"{len(columns['id']):,} rows")
+            # the wire has no null strings: an empty pickup_sla means "no pickup here"
+            columns["pickup_sla"] = [v or None for v in columns["pickup_sla"]]
+            df = pl.DataFrame(
+                columns,
+                schema={
+                    "store_code": pl.String,
+                    "id": pl.String,
+                    "quantity": pl.Int64,
+                    "availability": pl.String,
+                    "pickup_method": pl.String,
+                    "pickup_sla": pl.String,
+                },
+            )
+        write_table(df, out)
+    _err_console().print(f"wrote {df.height:,} rows to {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

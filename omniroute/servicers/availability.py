@@ -1,0 +1,163 @@
+"""AvailabilityService: protobuf <-> availability engine, nothing else.
+
+GetAvailability is the hot path: repeated fields go in and out as whole lists (`extend` from numpy's
+`tolist()`), never one Python object per SKU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc.aio
+
+from availability.atp import AvailabilityQuery, get_availability
+from availability.errors import InvalidArgument, Unavailable
+from omniroute.queries import CartLine, find_nearby_stores
+from omniroute.runtime import Runtime
+from omniroute.status import rpc
+from omniroute.v1 import availability_pb2 as pb
+from omniroute.v1 import availability_pb2_grpc as pb_grpc
+from omniroute.v1 import common_pb2 as cpb
+from omniroute.watch import AvailabilityWatch, watch_changes
+
+from ._convert import METHOD_TO_PB, date_of, method_of, scope_of, status_to_pb
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+# Read-your-writes waits at most this long when the caller set no deadline.
+MIN_SEQUENCE_WAIT_S = 1.0
+DEFAULT_CHUNK_ROWS = 10_000
+MAX_CHUNK_ROWS = 200_000
+
+
+class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    @rpc
+    async def GetAvailability(
+        self, request: pb.GetAvailabilityRequest, context: Context
+    ) -> pb.GetAvailabilityResponse:
+        store = self.rt.ledger.store
+        if request.min_sequence and store.sequence < request.min_sequence:
+            await self._wait_for_sequence(request.min_sequence, context)
+        result = get_availability(
+            store,
+            AvailabilityQuery(
+                skus=request.skus,
+                channel=request.channel,
+                method=method_of(request.method),
+                scope=scope_of(request.scope),
+                as_of=date_of(request.as_of, "as_of") if request.HasField("as_of") else None,
+                per_location=request.per_location,
+            ),
+        )
+        resp = pb.GetAvailabilityResponse(
+            quantity=result.quantity.tolist(),
+            # engine statuses are 0..2, the proto's 1..3 (0 is UNSPECIFIED)
+            status=(result.status + 1).tolist(),
+            unknown=result.unknown.tolist(),
+            sequence=result.sequence,
+        )
+        locs = result.locations
+        if locs is not None:
+            cols = resp.locations
+            cols.sku_index.extend(locs.sku_row.tolist())
+            cols.location.extend(locs.location)
+            cols.quantity.extend(locs.quantity.tolist())
+            cols.status.extend((locs.status + 1).tolist())
+        return resp
+
+    async def _wait_for_sequence(self, target: int, context: Context) -> None:
+        remaining = context.time_remaining()
+        budget = MIN_SEQUENCE_WAIT_S if remaining is None else max(0.0, min(remaining, MIN_SEQUENCE_WAIT_S))
+        if not await self.rt.wait_for_sequence(target, budget):
+            # retryable, possibly on another replica: answering from an older picture would break the
+            # read-your-writes promise the caller asked for
+            raise Unavailable(
+                f"min_sequence={target}: this replica is at sequence {self.rt.ledger.store.sequence}"
+            )
+
+    @rpc
+    async def FindNearbyStores(
+        self, request: pb.FindNearbyStoresRequest, context: Context
+    ) -> pb.FindNearbyStoresResponse:
+        if not request.HasField("near"):
+            raise InvalidArgument("near", None, "is required")
+        found = find_nearby_stores(
+            self.rt.ledger.store,
+            [CartLine(line.sku, line.quantity) for line in request.lines],
+            latitude=request.near.latitude,
+            longitude=request.near.longitude,
+            radius_km=request.radius_km,
+            channel=request.channel,
+            methods=[method_of(m, f"methods[{i}]") for i, m in enumerate(request.methods)],
+            limit=request.limit or 20,
+            whole_cart_only=request.whole_cart_only,
+        )
+        resp = pb.FindNearbyStoresResponse(sequence=found.sequence)
+        for s in found.stores:
+            resp.stores.add(
+                location=s.location,
+                name=s.name,
+                distance_km=s.distance_km,
+                methods=[METHOD_TO_PB[int(m)] for m in s.methods],
+                available=s.available,
+                whole_cart=s.whole_cart,
+                point=cpb.Point(latitude=s.latitude, longitude=s.longitude),
+            )
+        return resp
+
+    @rpc
+    async def WatchAvailability(
+        self, request: pb.WatchAvailabilityRequest, context: Context
+    ) -> AsyncIterator[pb.AvailabilityChange]:
+        ledger = self.rt.ledger
+        watch = AvailabilityWatch(
+            ledger.store,
+            request.skus,
+            channel=request.channel,
+            method=method_of(request.method),
+            locations=request.locations,
+            status_changes_only=request.status_changes_only,
+        )
+        async for changes in watch_changes(
+            ledger, watch, include_initial=request.include_initial, stop=self.rt.stopping
+        ):
+            for c in changes:
+                yield pb.AvailabilityChange(
+                    sku=c.sku,
+                    location=c.location,
+                    quantity=c.quantity,
+                    previous_quantity=c.previous_quantity,
+                    status=status_to_pb(c.status),
+                    previous_status=status_to_pb(c.previous_status),
+                    sequence=c.sequence,
+                )
+
+    @rpc
+    async def ExportLocalInventory(
+        self, request: pb.ExportLocalInventoryRequest, context: Context
+    ) -> AsyncIterator[pb.LocalInventoryChunk]:
+        from availability.feed import iter_chunks, local_inventory_feed  # polars: only for feeds
+
+        rows = request.chunk_rows or DEFAULT_CHUNK_ROWS
+        if rows > MAX_CHUNK_ROWS:
+            raise InvalidArgument("chunk_rows", rows, f"must be at most {MAX_CHUNK_ROWS}")
+        store = self.rt.ledger.store
+        channel = request.channel or self.rt.config.feed_channel
+        locations = list(request.locations) or None
+        # building the feed touches every (store, SKU) pair: off the event loop
+        df = await asyncio.to_thread(local_inventory_feed, store, channel=channel, locations=locations)
+        for part in iter_chunks(df, rows):
+            yield pb.LocalInventoryChunk(
+                store_code=part["store_code"].to_list(),
+                id=part["id"].to_list(),
+                quantity=part["quantity"].to_list(),
+                availability=part["availability"].to_list(),
+                pickup_method=part["pickup_method"].to_list(),
+                # proto strings have no null: "" means the store offers no pickup
+                pickup_sla=part["pickup_sla"].fill_null("").to_list(),
+            )
