@@ -72,7 +72,12 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
 
     async def _wait_for_sequence(self, target: int, context: Context) -> None:
         remaining = context.time_remaining()
-        budget = MIN_SEQUENCE_WAIT_S if remaining is None else max(0.0, min(remaining, MIN_SEQUENCE_WAIT_S))
+        if remaining is not None and remaining <= MIN_SEQUENCE_WAIT_S:
+            # the caller's deadline comes first: wait for it, so the answer is DEADLINE_EXCEEDED (gRPC
+            # cancels this handler when it passes) rather than a race between two codes
+            budget = remaining + 1.0
+        else:
+            budget = MIN_SEQUENCE_WAIT_S
         if not await self.rt.wait_for_sequence(target, budget):
             # retryable, possibly on another replica: answering from an older picture would break the
             # read-your-writes promise the caller asked for
