@@ -283,7 +283,11 @@ class _Table:
         return pl.select(pl.when(bad | out | missing).then(None).otherwise(value).alias(column)).to_series()
 
     def text(self, column: str, default: str) -> list[str]:
-        return [default if v is None else v for v in self.strings(column).to_list()]
+        """Free text kept as written (spaces included); only an empty cell takes the default."""
+        raw = self.df[column]
+        if raw.dtype != pl.String:
+            raw = raw.cast(pl.String)
+        return [default if v is None else v for v in raw.to_list()]
 
     def bools(self, column: str, default: bool) -> list[bool]:
         raw = self.df[column]
@@ -556,7 +560,7 @@ def _groups(t: _Table, location_ids: pl.Series) -> list[LocationGroup]:
     gids = t.ids("group_id")
     members = t.refs("location_id", location_ids, "location", nullable=True)
     t.flag(
-        gids.is_in(location_ids).fill_null(False),
+        gids.is_in(location_ids.implode()).fill_null(False),
         "group_id",
         "is also a location id; groups and locations share one namespace in queries",
     )
