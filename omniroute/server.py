@@ -1,14 +1,17 @@
 """The gRPC server: servicers, health, reflection, limits, listeners, start-up and graceful shutdown.
 
-Why grpc.aio and not the thread-pool server: measured on this machine (2 vCPUs, grpcio 1.85, a no-op unary
-from a sequential client, server in its own process), the two cost about the same per call: ~520 us vs
-~480 us of server CPU and ~710 us vs ~700 us of latency (aio about 8% more CPU). What decides it is
-everything else: WatchAvailability and ExportLocalInventory are long-lived streams, and on the sync server
-each one pins a worker thread for its whole life (a few hundred watchers would starve unary calls or
-need a pool that size); aio cancels a handler when its deadline passes or the client goes away, which
-makes "deadlines honoured" true without polling; and graceful shutdown (`stop(grace)`) drains in-flight
-calls the same way on both. The latency targets are ratios against Ping on the same server, so the
-small constant difference does not move them. Reproduce with benchmarks/grpc_ratio.py --compare-sync.
+Why grpc.aio and not the thread-pool server. Measured on this machine (2 vCPUs, grpcio 1.85, a no-op unary
+from a sequential client, each server in its own process; benchmarks/grpc_ratio.py --compare-sync): the
+sync server is cheaper per call, about 330-410 us of server CPU and 505-545 us latency against 455-555 us
+and 590-640 us for aio (in a first run with 4 workers the gap was only ~8%). We still pick aio, because
+the rest of the contract depends on it: WatchAvailability and ExportLocalInventory are long-lived streams,
+and on the sync server each one pins a pool thread for its whole life (a few hundred back-in-stock
+watchers would need a pool that size or starve unary calls); aio cancels a handler the moment its
+deadline passes or its client goes away (CancelledError), which is what makes deadlines honoured for
+waits such as min_sequence without polling; and one event loop runs every servicer, so reads never
+contend with each other for the GIL across pool threads. The hot-path targets are ratios to Ping on the
+same server, so they are measured against aio's own floor. If the unary floor ever matters more than the
+streams, the servicers are thin enough to put behind a sync server in a day.
 
 CPU-heavy work that can take more than a few milliseconds (snapshot loads, large event batches, feed
 exports) runs on worker threads so that the event loop keeps answering reads meanwhile; the read model is

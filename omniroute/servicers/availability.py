@@ -1,7 +1,7 @@
 """AvailabilityService: protobuf <-> availability engine, nothing else.
 
-GetAvailability is the hot path: repeated fields go in and out as whole lists (`extend` from numpy's
-`tolist()`), never one Python object per SKU.
+GetAvailability is the hot path: repeated fields go in and out whole (numpy `tolist()` into the message,
+or packed bytes), never a Python object per SKU of our own making.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc.aio
+import numpy as np
 
 from availability.atp import AvailabilityQuery, get_availability
 from availability.errors import InvalidArgument, Unavailable
@@ -32,6 +33,24 @@ DEFAULT_CHUNK_ROWS = 10_000
 MAX_CHUNK_ROWS = 200_000
 
 
+# wire tags (field number << 3 | length-delimited) of GetAvailabilityResponse.status and .unknown
+_STATUS_TAG = bytes([pb.GetAvailabilityResponse.STATUS_FIELD_NUMBER << 3 | 2])
+_UNKNOWN_TAG = bytes([pb.GetAvailabilityResponse.UNKNOWN_FIELD_NUMBER << 3 | 2])
+
+
+def _packed_bytes(tag: bytes, payload: bytes) -> bytes:
+    """A packed repeated field whose elements are single bytes: tag, varint length, payload."""
+    if not payload:
+        return b""
+    n = len(payload)
+    length = bytearray()
+    while n > 0x7F:
+        length.append((n & 0x7F) | 0x80)
+        n >>= 7
+    length.append(n)
+    return tag + bytes(length) + payload
+
+
 class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -46,7 +65,9 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
         result = get_availability(
             store,
             AvailabilityQuery(
-                skus=request.skus,
+                # one pass over the protobuf container: each pass re-creates every string (~65 us per
+                # 1,000 SKUs), and the engine reads the ids twice (lookup, then the answer's sku list)
+                skus=request.skus[:],
                 channel=request.channel,
                 method=method_of(request.method),
                 scope=scope_of(request.scope),
@@ -54,12 +75,13 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
                 per_location=request.per_location,
             ),
         )
-        resp = pb.GetAvailabilityResponse(
-            quantity=result.quantity.tolist(),
-            # engine statuses are 0..2, the proto's 1..3 (0 is UNSPECIFIED)
-            status=(result.status + 1).tolist(),
-            unknown=result.unknown.tolist(),
-            sequence=result.sequence,
+        resp = pb.GetAvailabilityResponse(quantity=result.quantity.tolist(), sequence=result.sequence)
+        # status and unknown are one byte per SKU on the wire (packed enum 1..3, packed bool), so they are
+        # merged as ready-made packed fields: ~3 us instead of ~70 us per 1,000 SKUs through `extend`.
+        # Engine statuses are 0..2, the proto's 1..3 (0 is UNSPECIFIED).
+        resp.MergeFromString(
+            _packed_bytes(_STATUS_TAG, (result.status + 1).astype(np.uint8).tobytes())
+            + _packed_bytes(_UNKNOWN_TAG, result.unknown.astype(np.uint8).tobytes())
         )
         locs = result.locations
         if locs is not None:

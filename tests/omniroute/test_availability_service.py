@@ -211,3 +211,16 @@ def test_export_local_inventory_streams_the_engines_feed_in_chunks(
     assert got.equals(expected)
     assert set(got["store_code"]) == {"S-BOS", "S-CAM", "DK-SOM", "S-NYC"}  # enabled stores only
     assert sum(len(c) for c in client.export_local_inventory(locations=["boston"])) == 5
+
+
+def test_large_answers_match_the_engine_column_for_column(server: ServerThread, stubs: Stubs) -> None:
+    from availability.atp import AvailabilityQuery, get_availability
+
+    # 700 SKUs: the packed status/unknown columns need a two-byte length on the wire
+    skus = [f"SKU-{i % 6}" if i % 3 else f"X-{i}" for i in range(700)]
+    resp = stubs.availability.GetAvailability(apb.GetAvailabilityRequest(skus=skus, channel="web"))
+    expected = get_availability(server.ledger.store, AvailabilityQuery(skus=skus, channel="web"))
+    assert list(resp.quantity) == expected.quantity.tolist()
+    assert list(resp.status) == (expected.status + 1).tolist()
+    assert list(resp.unknown) == expected.unknown.tolist()
+    assert sum(resp.unknown) == 234  # every third id is an unknown X-*

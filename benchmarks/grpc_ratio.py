@@ -1,0 +1,280 @@
+"""How close the hot RPCs stay to the gRPC floor: GetAvailability (1 and 1,000 SKUs) against a no-op Ping
+on the same server in the same run, and ApplyStockEvents throughput in batches of 5,000.
+
+Starts the real server (`omniroute serve --port 0`, demo network unless --size says otherwise) in a
+subprocess and calls it from this process with the generated stubs, sequentially, in interleaved rounds
+so that drift (thermal, noisy neighbours) hits every kind of call alike. Reports, per kind of call, the
+client-side latency (median, mean) and the server's CPU time per call (from /proc/<pid>/stat), and the
+ratios to Ping. Server CPU is the figure the targets are about: it is what a call costs the service.
+
+    python benchmarks/grpc_ratio.py                 # demo network
+    python benchmarks/grpc_ratio.py --size medium   # 600 locations, 100k SKUs
+    python benchmarks/grpc_ratio.py --compare-sync  # also: no-op unary on grpc.aio vs the sync server
+
+Targets (issue 2): GetAvailability(1 SKU) <= 1.3x Ping, (1,000 SKUs) <= 2x Ping, ApplyStockEvents >= 50,000
+events/s in batches of 5,000. Measured, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+from google.protobuf import timestamp_pb2
+
+from omniroute.v1 import availability_pb2 as apb
+from omniroute.v1 import availability_pb2_grpc, diagnostics_pb2_grpc, inventory_pb2_grpc
+from omniroute.v1 import diagnostics_pb2 as dpb
+from omniroute.v1 import inventory_pb2 as ipb
+
+ROOT = Path(__file__).resolve().parent.parent
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def start_server(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omniroute.cli", "serve", "--port", "0", "--log-level", "info", *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    target = ""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            raise SystemExit(f"server exited with {proc.wait()}")
+        m = re.search(r"listening on (\S+:\d+)", line)
+        if m:
+            target = m.group(1).rstrip(",")
+        if "serving (ready" in line:
+            return proc, target
+    raise SystemExit("server did not become ready")
+
+
+@dataclass
+class Series:
+    name: str
+    latencies: list[float]
+    cpu: float = 0.0
+    calls: int = 0
+
+    @property
+    def cpu_per_call_us(self) -> float:
+        return 1e6 * self.cpu / self.calls
+
+    @property
+    def median_us(self) -> float:
+        return 1e6 * statistics.median(self.latencies)
+
+    @property
+    def mean_us(self) -> float:
+        return 1e6 * statistics.fmean(self.latencies)
+
+
+def measure(pid: int, kinds: dict[str, Callable[[], Any]], calls: int, rounds: int) -> dict[str, Series]:
+    out = {name: Series(name, []) for name in kinds}
+    per_round = max(1, calls // rounds)
+    for name, fn in kinds.items():  # warm-up: connection, caches, branch predictors
+        for _ in range(300):
+            fn()
+        del name
+    for _ in range(rounds):
+        for name, fn in kinds.items():
+            s = out[name]
+            lat = s.latencies
+            c0 = cpu_seconds(pid)
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                lat.append(time.perf_counter() - t0)
+            s.cpu += cpu_seconds(pid) - c0
+            s.calls += per_round
+    return out
+
+
+def event_batches(size: str, seed: int, batches: int, per_batch: int) -> list[ipb.ApplyStockEventsRequest]:
+    from omniroute.networkgen import generate_network
+
+    snap = generate_network(size, seed=seed)
+    rng = np.random.default_rng(1)
+    n = batches * per_batch
+    # existing positions, so every event is a real update (a few receipts create new ones too)
+    pick = rng.integers(0, snap.positions, n)
+    skus = [snap.skus[i].id for i in snap.stock_sku[pick].tolist()]
+    locs = [snap.locations[i].id for i in snap.stock_loc[pick].tolist()]
+    kinds = rng.choice([ipb.RECEIPT, ipb.SALE, ipb.ADJUSTMENT], n, p=[0.45, 0.45, 0.1]).tolist()
+    qty = rng.integers(1, 4, n).tolist()
+    now_ms = int(time.time() * 1000)
+    out = []
+    stamp = timestamp_pb2.Timestamp()
+    run_id = os.getpid()
+    for b in range(batches):
+        req = ipb.ApplyStockEventsRequest()
+        for k in range(b * per_batch, (b + 1) * per_batch):
+            stamp.FromMilliseconds(now_ms - n + k)
+            # sales are kept to one unit so that stock rarely runs out; the ledger allows negatives anyway
+            req.events.add(
+                event_id=f"bench-{run_id}-{k}",
+                type=kinds[k],
+                location=locs[k],
+                sku=skus[k],
+                quantity=qty[k] if kinds[k] != ipb.SALE else 1,
+                occurred_at=stamp,
+            )
+        out.append(req)
+    return out
+
+
+SYNC_VS_AIO = r"""
+import asyncio, sys
+from concurrent import futures
+import grpc
+from omniroute.v1 import diagnostics_pb2 as d, diagnostics_pb2_grpc as dg
+mode = sys.argv[1]
+PONG = d.PingResponse()
+if mode == "aio":
+    class S(dg.DiagnosticsServiceServicer):
+        async def Ping(self, request, context):
+            return PONG
+    async def main():
+        s = grpc.aio.server()
+        dg.add_DiagnosticsServiceServicer_to_server(S(), s)
+        port = s.add_insecure_port("127.0.0.1:0")
+        await s.start(); print(port, flush=True)
+        await s.wait_for_termination()
+    asyncio.run(main())
+else:
+    class T(dg.DiagnosticsServiceServicer):
+        def Ping(self, request, context):
+            return PONG
+    s = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    dg.add_DiagnosticsServiceServicer_to_server(T(), s)
+    port = s.add_insecure_port("127.0.0.1:0")
+    s.start(); print(port, flush=True); s.wait_for_termination()
+"""
+
+
+def compare_sync(calls: int) -> None:
+    print("\nno-op unary, sequential client: grpc.aio server vs sync (thread pool) server")
+    for mode in ("aio", "sync", "aio", "sync"):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SYNC_VS_AIO, mode], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)
+        ping = functools.partial(stub.Ping, dpb.PingRequest())
+        s = measure(proc.pid, {"ping": ping}, calls, 5)["ping"]
+        print(
+            f"  {mode:5s} latency median {s.median_us:6.0f} us  mean {s.mean_us:6.0f} us  "
+            f"server CPU {s.cpu_per_call_us:6.0f} us/call"
+        )
+        channel.close()
+        proc.terminate()
+        proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", default="demo", help="demo network size (demo, small, medium, large)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=4000, help="calls per kind")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--batches", type=int, default=20, help="ApplyStockEvents batches of 5,000")
+    parser.add_argument("--compare-sync", action="store_true")
+    ns = parser.parse_args()
+
+    proc, target = start_server(["--demo-size", ns.size, "--demo-seed", str(ns.seed)])
+    try:
+        channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
+        diag = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)
+        avail = availability_pb2_grpc.AvailabilityServiceStub(channel)
+        inv = inventory_pb2_grpc.InventoryServiceStub(channel)
+        info = diag.GetServerInfo(dpb.GetServerInfoRequest())
+        rng = np.random.default_rng(ns.seed)
+        sku_ids = [f"SKU{i + 1:06d}" for i in range(info.skus)]
+        one = apb.GetAvailabilityRequest(skus=[sku_ids[0]], channel="web")
+        many = apb.GetAvailabilityRequest(
+            skus=[sku_ids[i] for i in rng.choice(info.skus, min(1000, info.skus), replace=False).tolist()],
+            channel="web",
+        )
+        ping = dpb.PingRequest()
+        check = avail.GetAvailability(many)
+        assert len(check.quantity) == len(many.skus) and not any(check.unknown), (
+            "SKU ids do not match the server"
+        )
+        print(
+            f"server {target}: {info.version}, {info.locations} locations, {info.skus:,} SKUs, "
+            f"{info.positions:,} positions; {os.cpu_count()} CPUs; grpcio {grpc.__version__}"
+        )
+        results = measure(
+            proc.pid,
+            {
+                "Ping (no-op)": lambda: diag.Ping(ping),
+                "GetAvailability 1 SKU": lambda: avail.GetAvailability(one),
+                "GetAvailability 1,000 SKUs": lambda: avail.GetAvailability(many),
+            },
+            ns.calls,
+            ns.rounds,
+        )
+        base = results["Ping (no-op)"]
+        header = ("call", "median", "mean", "server CPU", "CPU ratio", "latency ratio")
+        print("\n{:28s} {:>9s} {:>9s} {:>11s} {:>10s} {:>14s}".format(*header))
+        for s in results.values():
+            print(
+                f"{s.name:28s} {s.median_us:7.0f}us {s.mean_us:7.0f}us {s.cpu_per_call_us:9.0f}us "
+                f"{s.cpu_per_call_us / base.cpu_per_call_us:9.2f}x {s.median_us / base.median_us:13.2f}x"
+            )
+
+        batches = event_batches(ns.size, ns.seed, ns.batches + 2, 5000)
+        for req in batches[:2]:  # warm-up
+            inv.ApplyStockEvents(req, timeout=60)
+        c0 = cpu_seconds(proc.pid)
+        t0 = time.perf_counter()
+        applied = 0
+        for req in batches[2:]:
+            resp = inv.ApplyStockEvents(req, timeout=60)
+            applied += resp.applied
+        wall = time.perf_counter() - t0
+        cpu = cpu_seconds(proc.pid) - c0
+        n = 5000 * ns.batches
+        print(
+            f"\nApplyStockEvents, {ns.batches} batches of 5,000: {n / wall:,.0f} events/s "
+            f"({1e3 * wall / ns.batches:.1f} ms a batch, server CPU {1e6 * cpu / n:.1f} us/event, "
+            f"{applied:,} applied)"
+        )
+        channel.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    if ns.compare_sync:
+        compare_sync(ns.calls)
+
+
+if __name__ == "__main__":
+    main()
