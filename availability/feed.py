@@ -23,7 +23,6 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from . import _kernels as K
 from .atp import statuses
 from .errors import InvalidArgument
 from .ingest import load_snapshot
@@ -94,55 +93,43 @@ def local_inventory_feed(
     low = network.config.low_stock_location
     target = _targets(store, locations)
     n_loc = len(network)
-
-    # every position at a target store: from the CSR slices, so no Python loop over positions
-    g = store.generation
     n_sku = len(store.skus)
-    counts = g.idx[1, :n_sku].astype(np.int64)
-    starts = g.idx[0, :n_sku].astype(np.int64)
-    first = np.zeros(n_sku, dtype=np.int64)
-    if n_sku:
-        np.cumsum(counts[:-1], out=first[1:])
-    slots = np.repeat(starts - first, counts) + np.arange(int(counts.sum()), dtype=np.int64)
-    pos_sku = np.repeat(np.arange(n_sku, dtype=np.int64), counts)
-    pos_loc = g.pos[K.LOC, slots].astype(np.int64)
-    keep = target[pos_loc]
-    pos_sku, pos_loc = pos_sku[keep], pos_loc[keep]
-    del slots, keep
-    pos_key = pos_sku * n_loc + pos_loc  # sorted: slices are in SKU order, each sorted by location
 
-    # the method each target store is read through; per SKU one kernel call per method in use
+    # The method each target store is read through. An eligible store (it serves the channel and offers
+    # that method) gets a row from atp_by_location for every position it holds; the others are listed
+    # at zero from their positions.
     methods = network.methods
     read_as = np.full(n_loc, -1, dtype=np.int8)
     for m in reversed(_METHOD_ORDER):
         read_as[(methods & np.uint8(m.bit)) != 0] = int(m)
     read_as[~target] = -1
-    in_use = [m for m in _METHOD_ORDER if bool((read_as == int(m)).any())]
-    skus_with = np.unique(pos_sku)
+    serves = ((network.channel_bits >> np.uint64(chan)) & np.uint64(1)) == 1
+    eligible = target & serves & (read_as >= 0)
+    in_use = [m for m in _METHOD_ORDER if bool((eligible & (read_as == int(m))).any())]
+    zero_locs = target & ~eligible
+
+    got_sku: list[I64] = []
     got_loc: list[npt.NDArray[np.int32]] = []
     got_qty: list[I64] = []
-    got_n: list[int] = []
-    for s in skus_with.tolist():
+    for s in range(n_sku):  # per SKU and not per position: a few kernel calls per SKU
         for m in in_use:
             li, q = store.atp_by_location(s, chan, m)
-            got_loc.append(li)
-            got_qty.append(q)
-            got_n.append(li.shape[0])
-    qty = np.zeros(pos_key.shape[0], dtype=np.int64)
-    if got_loc:
-        a_loc = np.concatenate(got_loc).astype(np.int64)
-        a_qty = np.concatenate(got_qty)
-        per_call_sku = np.repeat(skus_with, len(in_use))
-        a_sku = np.repeat(per_call_sku, np.array(got_n, dtype=np.int64))
-        a_method = np.repeat(
-            np.tile(np.array([int(m) for m in in_use], dtype=np.int8), skus_with.shape[0]), got_n
-        )
-        # a store answers only through the method it is read as (it may appear under several)
-        mine = read_as[a_loc] == a_method
-        a_key = a_sku[mine] * n_loc + a_loc[mine]
-        where = np.searchsorted(pos_key, a_key)
-        ok = (where < pos_key.shape[0]) & (pos_key[np.minimum(where, pos_key.shape[0] - 1)] == a_key)
-        qty[where[ok]] = a_qty[mine][ok]
+            keep = read_as[li] == int(m)  # a store answers only through the method it is read as
+            if keep.any():
+                got_loc.append(li[keep])
+                got_qty.append(q[keep])
+                got_sku.append(np.full(int(keep.sum()), s, dtype=np.int64))
+        if zero_locs.any():
+            li = store.sku_locations(s)
+            li = li[zero_locs[li]]
+            if li.shape[0]:
+                got_loc.append(li)
+                got_qty.append(np.zeros(li.shape[0], dtype=np.int64))
+                got_sku.append(np.full(li.shape[0], s, dtype=np.int64))
+    pos_sku = np.concatenate(got_sku) if got_sku else np.zeros(0, np.int64)
+    pos_loc = np.concatenate(got_loc).astype(np.int64) if got_loc else np.zeros(0, np.int64)
+    qty = np.concatenate(got_qty) if got_qty else np.zeros(0, np.int64)
+    del got_sku, got_loc, got_qty
 
     order = np.lexsort((pos_sku, pos_loc))
     pos_sku, pos_loc, qty = pos_sku[order], pos_loc[order], qty[order]
