@@ -150,6 +150,7 @@ class OmnirouteServer:
         self._loading: asyncio.Task[None] | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._socket_path: Path | None = None
+        self._now: asyncio.Future[None] | None = None
 
     @property
     def target(self) -> str:
@@ -258,13 +259,17 @@ class OmnirouteServer:
         if self._server is not None:
             log.info("draining in-flight calls (grace %.1f s)", grace)
             await self._server.stop(grace)
-        ledger = self.runtime._ledger if self.runtime is not None else None
-        if ledger is not None:
-            ledger.close()
+        if self.runtime is not None and self.runtime.loaded:
+            self.runtime.ledger.close()
         if self._socket_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._socket_path.unlink()
         log.info("stopped")
+
+    def stop_now(self) -> None:
+        """Cancel whatever is still running (the grace period of a stop in progress is cut short)."""
+        if self._server is not None:
+            self._now = asyncio.ensure_future(self._server.stop(0))
 
     async def wait_for_termination(self) -> None:
         assert self._server is not None, "start() first"
@@ -300,7 +305,7 @@ async def serve(config: ServerConfig, load: LedgerLoader | None = None) -> None:
         else:
             # a second Ctrl-C means "now": skip the rest of the grace period
             log.warning("received %s again: stopping without waiting", signal.Signals(signum).name)
-            asyncio.ensure_future(server._server.stop(0)) if server._server is not None else None
+            server.stop_now()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)

@@ -28,12 +28,6 @@ _LOCATION_TYPE_OF_PB: dict[int, LocationType] = {
     cpb.DARK_STORE: LocationType.DARK_STORE,
     cpb.DROP_SHIP_VENDOR: LocationType.DROP_SHIP_VENDOR,
 }
-LOCATION_TYPE_TO_PB: dict[LocationType, cpb.LocationType] = {
-    LocationType.DISTRIBUTION_CENTER: cpb.DISTRIBUTION_CENTER,
-    LocationType.STORE: cpb.STORE,
-    LocationType.DARK_STORE: cpb.DARK_STORE,
-    LocationType.DROP_SHIP_VENDOR: cpb.DROP_SHIP_VENDOR,
-}
 _CUTOFF_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -113,22 +107,3 @@ def location_of(pb: cpb.Location, field: str) -> Location:
         # the engine says "location.latitude"; the caller needs to know which of its locations
         name = err.field.removeprefix("location.")
         raise InvalidArgument(f"{field}.{name}", err.value, err.reason) from None
-
-
-def location_to_pb(loc: Location) -> cpb.Location:
-    return cpb.Location(
-        id=loc.id,
-        name=loc.name,
-        type=LOCATION_TYPE_TO_PB[loc.type],
-        point=cpb.Point(latitude=loc.latitude, longitude=loc.longitude),
-        timezone=loc.timezone,
-        methods=[METHOD_TO_PB[int(m)] for m in sorted(loc.methods)],
-        channels=sorted(loc.channels),
-        processing_hours=loc.processing_hours,
-        cutoff=loc.cutoff.strftime("%H:%M"),
-        daily_capacity=loc.daily_capacity,
-        handling_cost_per_order=loc.handling_cost_per_order,
-        handling_cost_per_unit=loc.handling_cost_per_unit,
-        priority=loc.priority,
-        enabled=loc.enabled,
-    )
