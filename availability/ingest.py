@@ -6,9 +6,10 @@ every column. Loading is all-or-nothing: every bad row of every file is collecte
 value, reason) and a single `SnapshotError` is raised before anything is returned.
 
 The stock table can hold tens of millions of rows, so its checks and the mapping of ids to dense indices
-are whole-column polars operations: ids become indices by a cast to a polars Enum whose categories are the
-SKU (or location) ids in snapshot order, so the Enum's physical code *is* the dense index. Per-row Python
-runs only over the small tables (locations, groups, channels).
+are whole-column operations: ids become indices by a cast to a polars Enum whose categories are the SKU
+(or location) ids in snapshot order, so the Enum's physical code *is* the dense index; integer columns
+are settled by their min, max and null count when clean, and duplicate keys by numpy on int64 keys.
+Per-row Python runs only over the small tables (locations, groups, channels) and over bad rows.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,6 +46,34 @@ def test_same_seed_same_snapshot(demo: Snapshot) -> None:
     other = generate_network("demo", seed=8)
     assert not same(other, demo)
     assert [loc.id for loc in other.locations] == [loc.id for loc in demo.locations]  # ids are stable
+
+
+DIGEST = """
+import hashlib
+from omniroute.networkgen import generate_network
+s = generate_network("demo")
+h = hashlib.sha256()
+for name in ("stock_sku", "stock_loc", "stock_on_hand", "stock_safety", "inbound_day", "alloc_qty"):
+    h.update(getattr(s, name).tobytes())
+h.update(repr([(x.id, x.latitude, sorted(x.methods), sorted(x.channels)) for x in s.locations]).encode())
+h.update(repr((s.skus, s.groups)).encode())
+print(h.hexdigest())
+"""
+
+
+def test_same_seed_same_snapshot_in_other_processes() -> None:
+    """Set iteration order changes with the hash seed; nothing generated may depend on it."""
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", DIGEST],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in (1, 2)
+    }
+    assert len(digests) == 1
 
 
 def test_base_date_moves_only_inbound_dates(demo: Snapshot) -> None:
