@@ -58,7 +58,8 @@ class InsufficientStock(OmnirouteError):
     def __init__(self, shortfalls: list[Shortfall]) -> None:
         self.shortfalls = shortfalls
         parts = [
-            f"line {s.line} {s.sku}@{s.location or 'network'}: requested {s.requested}, available {s.available}"
+            f"line {s.line} {s.sku}@{s.location or 'network'}: "
+            f"requested {s.requested}, available {s.available}"
             for s in shortfalls
         ]
         super().__init__("insufficient stock: " + "; ".join(parts))

@@ -17,7 +17,7 @@ I32 = npt.NDArray[np.int32]
 
 # Quantities are int32 in the arrays; a single quantity or count above this is certainly a typo.
 MAX_QUANTITY = 1_000_000_000
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#@+-]{0,127}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#@+-]{0,127}\Z")
 EPOCH = date(1970, 1, 1)
 
 
@@ -30,7 +30,9 @@ def check_id(field_name: str, value: object) -> str:
     return value
 
 
-def check_quantity(field_name: str, value: object, *, allow_zero: bool = True, allow_negative: bool = False) -> int:
+def check_quantity(
+    field_name: str, value: object, *, allow_zero: bool = True, allow_negative: bool = False
+) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(field_name, value, "must be an integer")
     if value < 0 and not allow_negative:
@@ -64,12 +66,18 @@ class LocationType(IntEnum):
     @classmethod
     def parse(cls, value: str, field_name: str = "type") -> LocationType:
         key = value.strip().upper().replace("-", "_").replace(" ", "_")
-        aliases = {"DC": "DISTRIBUTION_CENTER", "DISTRIBUTION_CENTRE": "DISTRIBUTION_CENTER", "VENDOR": "DROP_SHIP_VENDOR"}
+        aliases = {
+            "DC": "DISTRIBUTION_CENTER",
+            "DISTRIBUTION_CENTRE": "DISTRIBUTION_CENTER",
+            "VENDOR": "DROP_SHIP_VENDOR",
+        }
         key = aliases.get(key, key)
         try:
             return cls[key]
         except KeyError:
-            raise InvalidArgument(field_name, value, f"must be one of {[m.name.lower() for m in cls]}") from None
+            raise InvalidArgument(
+                field_name, value, f"must be one of {[m.name.lower() for m in cls]}"
+            ) from None
 
 
 class Method(IntEnum):
@@ -90,7 +98,9 @@ class Method(IntEnum):
         try:
             return cls[key]
         except KeyError:
-            raise InvalidArgument(field_name, value, f"must be one of {[m.name.lower() for m in cls]}") from None
+            raise InvalidArgument(
+                field_name, value, f"must be one of {[m.name.lower() for m in cls]}"
+            ) from None
 
 
 ALL_METHODS_MASK = sum(m.bit for m in Method)
@@ -114,7 +124,9 @@ class InboundType(IntEnum):
         try:
             return cls[key]
         except KeyError:
-            raise InvalidArgument(field_name, value, f"must be one of {[m.name.lower() for m in cls]}") from None
+            raise InvalidArgument(
+                field_name, value, f"must be one of {[m.name.lower() for m in cls]}"
+            ) from None
 
 
 class EventType(StrEnum):
@@ -176,10 +188,16 @@ class Location:
         check_id("location.id", self.id)
         if not isinstance(self.type, LocationType):
             raise InvalidArgument("location.type", self.type, "must be a LocationType")
-        if not (isinstance(self.latitude, (int, float)) and math.isfinite(self.latitude) and -90 <= self.latitude <= 90):
+        if not (
+            isinstance(self.latitude, (int, float))
+            and math.isfinite(self.latitude)
+            and -90 <= self.latitude <= 90
+        ):
             raise InvalidArgument("location.latitude", self.latitude, "must be a number in [-90, 90]")
         if not (
-            isinstance(self.longitude, (int, float)) and math.isfinite(self.longitude) and -180 <= self.longitude <= 180
+            isinstance(self.longitude, (int, float))
+            and math.isfinite(self.longitude)
+            and -180 <= self.longitude <= 180
         ):
             raise InvalidArgument("location.longitude", self.longitude, "must be a number in [-180, 180]")
         for ch in self.channels:
@@ -277,7 +295,9 @@ class AtpConfig:
 
     def __post_init__(self) -> None:
         if len(self.inbound_share_bp) != len(InboundType):
-            raise InvalidArgument("inbound_share_bp", self.inbound_share_bp, "needs one share per inbound type")
+            raise InvalidArgument(
+                "inbound_share_bp", self.inbound_share_bp, "needs one share per inbound type"
+            )
         for bp in self.inbound_share_bp:
             if not (isinstance(bp, int) and 0 <= bp <= 10_000):
                 raise InvalidArgument("inbound_share_bp", bp, "must be an integer in [0, 10000] basis points")
