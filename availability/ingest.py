@@ -55,7 +55,8 @@ _ROW = "__row__"
 # The id rule of availability.model.check_id, applied by polars' (Rust) regex engine; keeping one source
 # means the files accept exactly the ids the API accepts. Rust's `$` is end of text, which is stricter
 # than Python's (no trailing newline), and that is what a file should get.
-_ID_PATTERN = _ID_RE.pattern
+# model.py now ends the pattern with Python's `\Z`, which Rust's regex does not know; `$` means the same there.
+_ID_PATTERN = _ID_RE.pattern.removesuffix(r"\Z").removesuffix("$") + "$"
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 _TRUE = ("true", "t", "yes", "y", "1")
