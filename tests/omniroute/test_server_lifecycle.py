@@ -155,6 +155,8 @@ def test_omniroute_serve_subprocess_starts_serves_and_exits_on_sigterm(tmp_path:
         deadline = time.monotonic() + 120
         while not sock.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
+        if proc.poll() is not None:
+            pytest.fail(f"omniroute serve exited with {proc.returncode}: {proc.communicate()[1]}")
         with Client(f"unix:{sock}", timeout=5) as c:
             c.wait_until_serving(max(1.0, deadline - time.monotonic()))
             info = c.server_info()
