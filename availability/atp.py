@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import numpy.typing as npt
 
+from .catalog import IdIndex
 from .errors import InvalidArgument
 from .locations import Scope
 from .model import Method, StockStatus, check_id, day_number, today_number
-from .store import StockStore
+from .store import StockStore, StoreView
 
 MAX_SKUS_PER_QUERY = 10_000
 I64 = npt.NDArray[np.int64]
@@ -45,6 +46,10 @@ def as_of_day(as_of: date | None, today: int | None = None) -> int:
     """-1 (on-hand only) for no date; otherwise the day number, which must not be in the past."""
     if as_of is None:
         return -1
+    if isinstance(as_of, datetime):
+        as_of = as_of.date()
+    if not isinstance(as_of, date):
+        raise InvalidArgument("as_of", as_of, "must be a date")
     day = day_number(as_of)
     if day < (today_number() if today is None else today):
         raise InvalidArgument("as_of", as_of.isoformat(), "must be today or later")
@@ -82,62 +87,69 @@ class AvailabilityResult:
 
 
 def resolve_skus(store: StockStore, skus: Sequence[str]) -> tuple[I64, BOOL]:
-    """Dense indices (-1 unknown) and the unknown flags. Only ids not found are checked for form, so a
-    known id costs one dict lookup."""
+    """Dense indices (-1 unknown) and the unknown flags."""
+    return _resolve_skus(store.skus, skus)
+
+
+def _resolve_skus(index: IdIndex, skus: Sequence[str]) -> tuple[I64, BOOL]:
+    """Only ids not found are checked for form, so a known id costs one dict lookup."""
+    if isinstance(skus, str):
+        raise InvalidArgument("skus", skus, "must be a list of SKU ids, not one string")
     if len(skus) == 0:
         raise InvalidArgument("skus", [], "must name at least one SKU")
     if len(skus) > MAX_SKUS_PER_QUERY:
         raise InvalidArgument("skus", len(skus), f"at most {MAX_SKUS_PER_QUERY} SKUs per query")
-    idx = store.skus.lookup_many(skus)
+    try:
+        idx = index.lookup_many(skus)
+    except TypeError:
+        idx = np.full(len(skus), -1, dtype=np.int64)
     unknown = idx < 0
     if unknown.any():
-        for k in np.flatnonzero(unknown):
+        for k in np.flatnonzero(unknown).tolist():
             check_id(f"skus[{k}]", skus[k])
     return idx, unknown
 
 
 def get_availability(store: StockStore, query: AvailabilityQuery) -> AvailabilityResult:
+    """ATP of up to 10,000 SKUs for one channel, method, scope and date. Every figure of one answer
+    comes from one state of the store: at least `sequence`."""
     if not isinstance(query.method, Method):
         raise InvalidArgument("method", query.method, "unknown fulfilment method")
-    network = store.network
-    chan = network.channel_index(query.channel)
+    if not isinstance(query.scope, Scope):
+        raise InvalidArgument("scope", query.scope, "must be a Scope")
     day = as_of_day(query.as_of)
-    idx, unknown = resolve_skus(store, query.skus)
     sequence = store.sequence
-    qty = store.atp_many(idx, chan, query.method, query.scope, day)
+    return store.read(lambda view: _answer(view, query, day, sequence))
+
+
+def _answer(view: StoreView, query: AvailabilityQuery, day: int, sequence: int) -> AvailabilityResult:
+    network = view.network
+    chan = network.channel_index(query.channel)
+    idx, unknown = _resolve_skus(view.skus, query.skus)
+    rows = view.atp_rows(idx, chan, query.method, query.scope, day, bool(query.per_location))
     cfg = network.config
     result_locs: LocationAvailability | None = None
     if query.per_location:
-        rows: list[I64] = []
-        locs: list[npt.NDArray[np.int32]] = []
-        qtys: list[I64] = []
-        for k, s in enumerate(idx):
-            if s < 0:
-                continue
-            li, lq = store.atp_by_location(int(s), chan, query.method, query.scope, day)
-            rows.append(np.full(li.shape[0], k, dtype=np.int64))
-            locs.append(li)
-            qtys.append(lq)
-        all_q = np.concatenate(qtys) if qtys else np.zeros(0, np.int64)
-        all_l = np.concatenate(locs) if locs else np.zeros(0, np.int32)
         ids = network.index.ids
         result_locs = LocationAvailability(
-            sku_row=np.concatenate(rows) if rows else np.zeros(0, np.int64),
-            location=[ids[i] for i in all_l.tolist()],
-            quantity=all_q,
-            status=statuses(all_q, cfg.low_stock_location),
+            sku_row=rows.sku_row,
+            location=[ids[i] for i in rows.location.tolist()],
+            quantity=rows.location_quantity,
+            status=statuses(rows.location_quantity, cfg.low_stock_location),
         )
     return AvailabilityResult(
         skus=list(query.skus),
-        quantity=qty,
-        status=statuses(qty, cfg.low_stock_network),
+        quantity=rows.quantity,
+        status=statuses(rows.quantity, cfg.low_stock_network),
         unknown=unknown,
         sequence=sequence,
         locations=result_locs,
     )
 
 
-def sku_atp(store: StockStore, sku: str, channel: str, method: Method = Method.SHIP, scope: Scope | None = None) -> int:
+def sku_atp(
+    store: StockStore, sku: str, channel: str, method: Method = Method.SHIP, scope: Scope | None = None
+) -> int:
     """ATP of one SKU (0 when unknown): the convenient form; hot paths call store.atp with indices."""
     s = store.skus.get(sku)
     if s is None:

@@ -14,12 +14,17 @@ from .errors import InvalidArgument
 from .model import AtpConfig, Channel, Location, LocationGroup, Method, check_id
 
 MAX_CHANNELS = 64  # channels are bits of a uint64 per location
+K_SAFETY_SHIFT = 2  # the mask word's default safety stock starts at bit 2 (see _kernels.py)
 EARTH_RADIUS_KM = 6371.0088
+
+
+SCOPE_KINDS = ("network", "group", "locations", "radius")
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Where an ATP question looks: the network, a group, listed locations, or a radius around a point."""
+    """Where an ATP question looks: the network, a group, listed locations, or a radius around a point.
+    Checked where it is made; whether a group or location exists is checked against a network when used."""
 
     kind: str = "network"  # network | group | locations | radius
     group: str = ""
@@ -27,6 +32,35 @@ class Scope:
     latitude: float = 0.0
     longitude: float = 0.0
     radius_km: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind == "network":
+            return
+        if self.kind not in SCOPE_KINDS:
+            raise InvalidArgument("scope.kind", self.kind, "must be network, group, locations or radius")
+        if self.kind == "group":
+            check_id("scope.group", self.group)
+        elif self.kind == "locations":
+            if isinstance(self.locations, str) or not isinstance(self.locations, tuple):
+                raise InvalidArgument("scope.locations", self.locations, "must be a tuple of location ids")
+            if not self.locations:
+                raise InvalidArgument("scope.locations", [], "must list at least one location")
+            for lid in self.locations:
+                check_id("scope.locations", lid)
+        else:
+            for name, v, lo, hi in (
+                ("latitude", self.latitude, -90, 90),
+                ("longitude", self.longitude, -180, 180),
+            ):
+                if isinstance(v, bool) or not (
+                    isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi
+                ):
+                    raise InvalidArgument(f"scope.{name}", v, f"must be a number in [{lo}, {hi}]")
+            r = self.radius_km
+            if isinstance(r, bool) or not (
+                isinstance(r, (int, float)) and math.isfinite(r) and 0 < r <= 20_100
+            ):
+                raise InvalidArgument("scope.radius_km", r, "must be a number in (0, 20100]")
 
     @staticmethod
     def network() -> Scope:
@@ -38,16 +72,15 @@ class Scope:
 
     @staticmethod
     def of_locations(locations: Iterable[str]) -> Scope:
+        if isinstance(locations, str):
+            raise InvalidArgument(
+                "scope.locations", locations, "must be a list of location ids, not one string"
+            )
         return Scope(kind="locations", locations=tuple(locations))
 
     @staticmethod
     def within(latitude: float, longitude: float, radius_km: float) -> Scope:
-        for name, v, lo, hi in (("latitude", latitude, -90, 90), ("longitude", longitude, -180, 180)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
-                raise InvalidArgument(f"scope.{name}", v, f"must be a number in [{lo}, {hi}]")
-        if not (isinstance(radius_km, (int, float)) and math.isfinite(radius_km) and 0 < radius_km <= 20_100):
-            raise InvalidArgument("scope.radius_km", radius_km, "must be a number in (0, 20100]")
-        return Scope(kind="radius", latitude=float(latitude), longitude=float(longitude), radius_km=float(radius_km))
+        return Scope(kind="radius", latitude=latitude, longitude=longitude, radius_km=radius_km)
 
 
 def haversine_km(
@@ -58,7 +91,8 @@ def haversine_km(
     dp = p2 - p1
     dl = np.radians(lons) - math.radians(lon)
     a = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+    out: npt.NDArray[np.float64] = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+    return out
 
 
 class LocationTable:
@@ -85,7 +119,9 @@ class LocationTable:
                 raise InvalidArgument("channel.id", ch.id, "duplicate channel id")
             self.channels.add(ch.id)
         if len(self.channels) > MAX_CHANNELS:
-            raise InvalidArgument("channels", len(self.channels), f"at most {MAX_CHANNELS} channels are supported")
+            raise InvalidArgument(
+                "channels", len(self.channels), f"at most {MAX_CHANNELS} channels are supported"
+            )
         self.groups: dict[str, npt.NDArray[np.int64]] = {}
         self.group_list: tuple[LocationGroup, ...] = tuple(groups)
         for g in self.group_list:
@@ -107,17 +143,20 @@ class LocationTable:
         bits = np.zeros(n, dtype=np.uint64)
         for i, loc in enumerate(self.locations):
             b = 0
-            for ch in loc.channels:
-                ci = self.channels.get(ch)
+            for ch_id in loc.channels:
+                ci = self.channels.get(ch_id)
                 if ci is None:
-                    raise InvalidArgument("location.channels", ch, f"unknown channel at location {loc.id!r}")
+                    raise InvalidArgument(
+                        "location.channels", ch_id, f"unknown channel at location {loc.id!r}"
+                    )
                 b |= 1 << ci
             bits[i] = b
         self.channel_bits = bits
         self.default_safety = np.array(
             [self.config.default_safety[int(t)] for t in self.ltype], dtype=np.int32
         ).reshape(n)
-        self._masks: dict[tuple[int, int, Scope], npt.NDArray[np.uint8]] = {}
+        self._masks: dict[tuple[int, int, Scope], npt.NDArray[np.int64]] = {}
+        self._by_id: dict[int, tuple[Scope, list[list[npt.NDArray[np.int64] | None]]]] = {}
 
     def __len__(self) -> int:
         return len(self.locations)
@@ -188,19 +227,56 @@ class LocationTable:
     def eligible(self, chan: int, method: Method) -> npt.NDArray[np.bool_]:
         """Enabled locations that serve the channel and offer the method."""
         serves = (self.channel_bits >> np.uint64(chan)) & np.uint64(1)
-        return (self.enabled == 1) & (serves == 1) & ((self.methods & np.uint8(method.bit)) != 0)
+        out: npt.NDArray[np.bool_] = (
+            (self.enabled == 1) & (serves == 1) & ((self.methods & np.uint8(method.bit)) != 0)
+        )
+        return out
 
-    def mask(self, chan: int, method: Method, scope: Scope) -> npt.NDArray[np.uint8]:
-        """The uint8 mask the kernels read (bit 0: eligible and in scope; bit 1: network headroom).
-        Cached per (channel, method, scope); radius scopes are cached too since checkouts repeat them."""
-        key = (chan, int(method), scope)
-        m = self._masks.get(key)
+    def mask(self, chan: int, method: Method, scope: Scope) -> npt.NDArray[np.int64]:
+        """The int64 mask the kernels read, one word per location plus a zero sentinel: bit 0 eligible and
+        in scope, bit 1 enabled (network headroom), bits 2.. the location's default safety stock.
+
+        Cached per (channel, method, scope). The first lookup is by the scope object's identity, then a
+        list index per channel and method: hashing a Scope (or building a tuple key) costs about as much
+        as summing a SKU over 500 locations. The entry holds the scope, so its id cannot be reused while
+        cached. Callers must not modify the returned array."""
+        hit = self._by_id.get(id(scope))
+        if hit is not None and hit[0] is scope:
+            m = hit[1][chan][method]
+            if m is not None:
+                return m
+        return self._mask_slow(chan, method, scope)
+
+    def _mask_slow(self, chan: int, method: Method, scope: Scope) -> npt.NDArray[np.int64]:
+        if (
+            isinstance(chan, bool)
+            or not isinstance(chan, (int, np.integer))
+            or not 0 <= chan < len(self.channels)
+        ):
+            raise InvalidArgument("channel", chan, "unknown channel index")
+        if not isinstance(method, Method):
+            raise InvalidArgument("method", method, "unknown fulfilment method")
+        if not isinstance(scope, Scope):
+            raise InvalidArgument("scope", scope, "must be a Scope")
+        chan = int(chan)
+        vkey = (chan, int(method), scope)
+        m = self._masks.get(vkey)
         if m is None:
-            m = (self.eligible(chan, method) & self.scope_members(scope)).astype(np.uint8)
-            m |= (self.enabled == 1).astype(np.uint8) << 1
+            n = len(self.locations)
+            m = np.zeros(n + 1, dtype=np.int64)
+            m[:n] = self.eligible(chan, method) & self.scope_members(scope)
+            m[:n] |= (self.enabled == 1).astype(np.int64) << 1
+            m[:n] |= self.default_safety.astype(np.int64) << K_SAFETY_SHIFT
             if len(self._masks) > 4096:
                 self._masks.clear()
-            self._masks[key] = m
+            self._masks[vkey] = m
+        hit = self._by_id.get(id(scope))
+        if hit is None or hit[0] is not scope:
+            if len(self._by_id) > 1024:
+                self._by_id.clear()
+            hit = (scope, [[None] * len(Method) for _ in range(len(self.channels))])
+            self._by_id[id(scope)] = hit
+        hit[1][chan][int(method)] = m
         return m
 
     def distances_km(self, latitude: float, longitude: float) -> npt.NDArray[np.float64]:

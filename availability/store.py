@@ -2,16 +2,20 @@
 
 Each SKU owns a contiguous slice of slots sorted by location, with a little slack at its end so that a
 SKU appearing at a new location is inserted in place. When a slice (or the SKU table) is full, a new
-generation of arrays is built and swapped in with one reference assignment: readers holding the old
-generation finish on a consistent picture and never wait.
+generation of arrays is built and swapped in with one reference assignment.
 
-Writes come only from a ledger (the write model), which serialises them. Reads take no lock.
+Writes come only from a ledger (the write model), which serialises them. Reads take no lock. Every
+in-place write is one numba kernel call, which holds the GIL, so a reader's kernel sees it entirely or
+not at all. A write that swaps arrays (a rebuild, new ring-fences or inbound, a location upsert, a
+snapshot) bumps `version` after the swap; a reader notes the version before taking the state and retries
+if it changed, because its captured arrays may have stopped being the live ones mid-read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,35 +24,65 @@ from . import _kernels as K
 from .catalog import IdIndex
 from .errors import InvalidArgument
 from .locations import LocationTable, Scope
-from .model import AtpConfig, InboundType, Method, Snapshot, Sku
+from .model import MAX_QUANTITY, AtpConfig, InboundType, Method, Sku, Snapshot
 
 NETWORK = Scope()
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
-U8 = npt.NDArray[np.uint8]
+T = TypeVar("T")
+
+_MAX_CHANNEL_KEY = 64  # ring-fence key = sku * 64 + channel (channels are bits of a uint64)
+
+
+def _resolve_sku_atp(*args: Any) -> int:
+    """First call: swap in sku_atp's entry point (see _kernels.entry_point), resolved for canonical
+    argument types rather than the caller's, so a stray bool or numpy scalar cannot pick the signature."""
+    global _SKU_ATP
+    _SKU_ATP = K.sku_atp_entry()
+    return _SKU_ATP(*args)
+
+
+_SKU_ATP: Callable[..., int] = _resolve_sku_atp
 
 
 def _slack(counts: I64) -> I64:
+    """Free slots left at the end of each SKU's slice: about 3%, at least one."""
     return 1 + counts // 32
+
+
+def _spare(n_skus: int) -> int:
+    return max(64, n_skus // 8)
+
+
+def _layout(counts: I64, spare_skus: int) -> I64:
+    """Slot boundaries for SKUs with these position counts, plus spare empty SKUs with slack."""
+    caps = counts + _slack(counts)
+    caps = np.concatenate([caps, np.full(spare_skus, 2, dtype=np.int64)])
+    starts = np.zeros(caps.shape[0] + 1, dtype=np.int64)
+    np.cumsum(caps, out=starts[1:])
+    return starts
+
+
+def _empty_rows(n_rows: int) -> I32:
+    return np.zeros((n_rows, 0), dtype=np.int32)
 
 
 @dataclass(frozen=True, slots=True)
 class Generation:
-    """One consistent set of arrays (see _kernels.py for the layout)."""
+    """One set of arrays (see _kernels.py for the layout)."""
 
     idx: I64
     pos: I32
-    explicit: U8
     inb: I32
     alloc: I32
 
     @property
     def sku_capacity(self) -> int:
-        return int(self.idx.shape[1] - 1)
+        return int(self.idx.shape[0] - 1)
 
     def nbytes(self) -> int:
-        return int(self.idx.nbytes + self.pos.nbytes + self.explicit.nbytes + self.inb.nbytes + self.alloc.nbytes)
+        return int(self.idx.nbytes + self.pos.nbytes + self.inb.nbytes + self.alloc.nbytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,50 +96,121 @@ class PositionView:
     inbound: tuple[tuple[int, int, InboundType, int], ...]  # (day, quantity, type, promisable)
 
 
-def _layout(counts: I64, spare_skus: int) -> I64:
-    """Slot boundaries for SKUs with these position counts, plus spare empty SKUs with slack."""
-    caps = counts + _slack(counts)
-    caps = np.concatenate([caps, np.full(spare_skus, 2, dtype=np.int64)])
-    starts = np.zeros(caps.shape[0] + 1, dtype=np.int64)
-    np.cumsum(caps, out=starts[1:])
-    return starts
-
-
-def _spare(n_skus: int) -> int:
-    return max(64, n_skus // 8)
-
-
-def _group_starts(keys: I64, n: int) -> I64:
-    """CSR starts for sorted keys in [0, n)."""
-    starts = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys, minlength=n)[:n], out=starts[1:])
-    return starts
-
-
 @dataclass(frozen=True, slots=True)
-class _State:
-    """Swapped as one reference, so a reader never pairs one snapshot's SKUs with another's arrays."""
+class StoreView:
+    """What a reader needs, taken as one reference: a network never pairs with another's arrays."""
 
     network: LocationTable
     skus: IdIndex
     sku_weights: list[int | None]
     gen: Generation
 
+    def atp(self, s: int, chan: int, method: Method, scope: Scope, day: int) -> int:
+        g = self.gen
+        q: int = K.sku_atp(g.idx, g.pos, g.inb, g.alloc, self.network.mask(chan, method, scope), s, chan, day)
+        return q
+
+    def atp_many(self, skus: I64, chan: int, method: Method, scope: Scope, day: int) -> I64:
+        g = self.gen
+        out = np.empty(skus.shape[0], dtype=np.int64)
+        mask = self.network.mask(chan, method, scope)
+        K.many_skus_atp(g.idx, g.pos, g.inb, g.alloc, mask, skus, chan, day, out)
+        return out
+
+    def atp_rows(
+        self, skus: I64, chan: int, method: Method, scope: Scope, day: int, per_location: bool
+    ) -> AtpRows:
+        g = self.gen
+        mask = self.network.mask(chan, method, scope)
+        qty = np.empty(skus.shape[0], dtype=np.int64)
+        if not per_location:
+            K.many_skus_atp(g.idx, g.pos, g.inb, g.alloc, mask, skus, chan, day, qty)
+            return AtpRows(qty, np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
+        # room for each slice's capacity: a writer may insert positions before the kernel runs
+        known = skus[(skus >= 0) & (skus < g.sku_capacity)]
+        room = int((g.idx[known + 1, K.START] - g.idx[known, K.START]).sum())
+        rows = np.empty(room, dtype=np.int64)
+        locs = np.empty(room, dtype=np.int32)
+        lq = np.empty(room, dtype=np.int64)
+        n = K.many_skus_atp_by_location(
+            g.idx, g.pos, g.inb, g.alloc, mask, skus, chan, day, qty, rows, locs, lq
+        )
+        return AtpRows(qty, rows[:n], locs[:n], lq[:n])
+
+    def position(self, s: int, loc: int) -> PositionView | None:
+        g = self.gen
+        p = int(K.find_slot(g.idx, g.pos, s, loc))
+        if p < 0:
+            return None
+        inb = g.inb
+        lo, hi = int(g.idx[s, K.INB]), int(g.idx[s + 1, K.INB])
+        inbound = tuple(
+            (
+                int(inb[K.I_DAY, j]),
+                int(inb[K.I_QTY, j]),
+                InboundType(int(inb[K.I_TYPE, j])),
+                int(inb[K.I_PROMISABLE, j]),
+            )
+            for j in range(lo, hi)
+            if inb[K.I_LOC, j] == loc
+        )
+        raw = int(g.pos[K.SAFETY, p])
+        return PositionView(
+            sku=self.skus.id(s),
+            location=self.network.index.id(loc),
+            on_hand=int(g.pos[K.ON_HAND, p]),
+            reserved=int(g.pos[K.ON_HAND, p]) - int(g.pos[K.FREE, p]),
+            safety_stock=raw if raw >= 0 else int(self.network.default_safety[loc]),
+            safety_explicit=raw >= 0,
+            inbound=inbound,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AtpRows:
+    """Network (or scope) figures and, optionally, per-location rows of many SKUs from one kernel call."""
+
+    quantity: I64
+    sku_row: I64  # row k of the per-location part belongs to skus[sku_row[k]]
+    location: I32
+    location_quantity: I64
+
 
 class StockStore:
-    def __init__(self, network: LocationTable, skus: Sequence[Sku], gen: Generation, sequence: int = 0) -> None:
-        self._state = _State(
+    def __init__(
+        self, network: LocationTable, skus: Sequence[Sku], gen: Generation, sequence: int = 0
+    ) -> None:
+        self._state = StoreView(
             network, IdIndex("sku", (s.id for s in skus)), [s.unit_weight_g for s in skus], gen
         )
+        self._version = 0
         self.sequence = sequence
 
     @property
     def _g(self) -> Generation:
         return self._state.gen
 
-    @_g.setter
-    def _g(self, gen: Generation) -> None:
-        self._state = replace(self._state, gen=gen)
+    def _swap(self, state: StoreView) -> None:
+        # Order matters: swap first, bump after, so a reader that took the old state also saw the old
+        # version and retries.
+        self._state = state
+        self._version += 1
+
+    @property
+    def version(self) -> int:
+        """Changes whenever arrays are swapped (never for in-place writes)."""
+        return self._version
+
+    def view(self) -> StoreView:
+        return self._state
+
+    def read(self, fn: Callable[[StoreView], T]) -> T:
+        """fn(view) on a state that stayed live for the whole call (retried after a swap)."""
+        while True:
+            v = self._version
+            out = fn(self._state)
+            if self._version == v:
+                return out
 
     @property
     def _network(self) -> LocationTable:
@@ -121,65 +226,72 @@ class StockStore:
 
     def replace_contents(self, other: StockStore) -> None:
         """Take another store's whole state in one swap (a snapshot load)."""
-        self._state = other._state
+        self._swap(other._state)
         self.sequence = max(self.sequence, other.sequence)
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def empty(cls, network: LocationTable) -> StockStore:
-        return cls.from_snapshot(Snapshot(list(network.locations), list(network.channel_list), [], list(network.group_list)))
+        snap = Snapshot(list(network.locations), list(network.channel_list), [], list(network.group_list))
+        return cls.from_snapshot(snap, network.config)
 
     @classmethod
     def from_snapshot(cls, snap: Snapshot, config: AtpConfig | None = None, sequence: int = 0) -> StockStore:
         network = LocationTable(snap.locations, snap.channels, snap.groups, config)
         n_sku = len(snap.skus)
         n_loc = len(network)
-        sku = snap.stock_sku.astype(np.int64)
-        loc = snap.stock_loc.astype(np.int64)
-        on_hand = snap.stock_on_hand
-        safety = snap.stock_safety
-        # Inbound to a location without stock still needs a position to be promised from.
-        if snap.inbound_sku.shape[0]:
-            ikey = np.unique(snap.inbound_sku.astype(np.int64) * n_loc + snap.inbound_loc)
-            skey = sku * n_loc + loc
-            new = np.setdiff1d(ikey, skey, assume_unique=False)
+        sku = np.asarray(snap.stock_sku, dtype=np.int32)
+        loc = np.asarray(snap.stock_loc, dtype=np.int32)
+        on_hand = np.asarray(snap.stock_on_hand, dtype=np.int32)
+        safety = np.asarray(snap.stock_safety, dtype=np.int32)
+        _check_rows("stock", sku, loc, n_sku, n_loc)
+        if not sku.shape[0] == loc.shape[0] == on_hand.shape[0] == safety.shape[0]:
+            raise InvalidArgument("stock", "columns", "stock columns differ in length")
+        if on_hand.shape[0] and int(np.abs(on_hand.astype(np.int64)).max()) > MAX_QUANTITY:
+            raise InvalidArgument(
+                "stock.on_hand", int(np.abs(on_hand).max()), f"magnitude above {MAX_QUANTITY}"
+            )
+        if safety.shape[0] and int(safety.min()) < -1:
+            raise InvalidArgument(
+                "stock.safety_stock", int(safety.min()), "must be >= 0 (or -1: type default)"
+            )
+        i_sku = np.asarray(snap.inbound_sku, dtype=np.int32)
+        i_loc = np.asarray(snap.inbound_loc, dtype=np.int32)
+        _check_rows("inbound", i_sku, i_loc, n_sku, n_loc)
+        sku, loc, on_hand, safety = _sorted_unique_positions(sku, loc, on_hand, safety, n_loc)
+        # Inbound to a location without stock still needs a position to be promised from. Positions are
+        # sorted by key now, so the missing pairs are found by binary search (np.setdiff1d's hashing
+        # takes minutes at 50 million positions).
+        if i_sku.shape[0]:
+            ikey = np.sort(i_sku.astype(np.int64) * n_loc + i_loc)
+            ikey = ikey[np.concatenate([[True], ikey[1:] != ikey[:-1]])]
+            skey = sku.astype(np.int64) * n_loc + loc
+            at = np.searchsorted(skey, ikey)
+            present = at < skey.shape[0]
+            present[present] = skey[at[present]] == ikey[present]
+            new = ikey[~present]
+            del ikey, skey, at, present
             if new.shape[0]:
-                sku = np.concatenate([sku, new // n_loc])
-                loc = np.concatenate([loc, new % n_loc])
-                on_hand = np.concatenate([on_hand, np.zeros(new.shape[0], dtype=np.int32)])
-                safety = np.concatenate([safety, np.full(new.shape[0], -1, dtype=np.int32)])
-        key = sku * max(n_loc, 1) + loc
-        if key.shape[0] > 1 and not bool(np.all(key[1:] > key[:-1])):
-            order = np.argsort(key, kind="stable")
-            key = key[order]
-            sku, loc, on_hand, safety = sku[order], loc[order], on_hand[order], safety[order]
-            del order
-        if key.shape[0] > 1 and bool(np.any(key[1:] == key[:-1])):
-            raise InvalidArgument("stock", "duplicate", "a (sku, location) pair appears twice")
-        del key
-        counts = np.bincount(sku, minlength=n_sku).astype(np.int64) if n_sku else np.zeros(0, np.int64)
+                sku, loc, on_hand, safety = _sorted_unique_positions(
+                    np.concatenate([sku, (new // n_loc).astype(np.int32)]),
+                    np.concatenate([loc, (new % n_loc).astype(np.int32)]),
+                    np.concatenate([on_hand, np.zeros(new.shape[0], dtype=np.int32)]),
+                    np.concatenate([safety, np.full(new.shape[0], -1, dtype=np.int32)]),
+                    n_loc,
+                )
+        # sku is sorted now: each SKU's run is found by binary search, without an intp-sized bincount
+        bounds = np.searchsorted(sku, np.arange(n_sku + 1, dtype=np.int32)).astype(np.int64)
+        counts = np.diff(bounds)
         starts = _layout(counts, _spare(n_sku))
-        s_cap = starts.shape[0] - 1
-        idx = np.zeros((4, s_cap + 1), dtype=np.int64)
-        idx[0] = starts
-        idx[1, :n_sku] = counts
-        n_slots = int(starts[-1])
-        pos = np.zeros((4, n_slots), dtype=np.int32)
-        explicit = np.zeros(n_slots, dtype=np.uint8)
-        used_start = np.zeros(n_sku, dtype=np.int64)
-        if n_sku:
-            np.cumsum(counts[:-1], out=used_start[1:])
-        dest = np.repeat(starts[:n_sku] - used_start, counts) + np.arange(sku.shape[0], dtype=np.int64)
-        pos[K.LOC, dest] = loc
-        pos[K.ON_HAND, dest] = on_hand
-        pos[K.RESERVED, dest] = 0
-        has = safety >= 0
-        explicit[dest] = has
-        pos[K.SAFETY, dest] = np.where(has, safety, network.default_safety[loc] if n_loc else 0)
-        del dest, sku, loc, on_hand, safety, has
-        gen = Generation(idx, pos, explicit, np.zeros((5, 0), np.int32), np.zeros((3, 0), np.int32))
+        idx = np.zeros((starts.shape[0], 4), dtype=np.int64)
+        idx[:, K.START] = starts
+        idx[:n_sku, K.USED] = counts
+        pos = np.zeros((4, int(starts[-1])), dtype=np.int32)
+        K.scatter_positions(bounds, starts, loc, on_hand, safety, pos)
+        del sku, loc, on_hand, safety
+        gen = Generation(idx, pos, _empty_rows(6), _empty_rows(4))
         store = cls(network, snap.skus, gen, sequence)
-        store._set_inbound_arrays(snap.inbound_sku, snap.inbound_loc, snap.inbound_qty, snap.inbound_day, snap.inbound_type)
+        store._set_inbound_arrays(i_sku, i_loc, snap.inbound_qty, snap.inbound_day, snap.inbound_type)
         store._set_alloc_arrays(snap.alloc_sku, snap.alloc_channel, snap.alloc_qty, snap.alloc_consumed)
         return store
 
@@ -194,93 +306,98 @@ class StockStore:
 
     @property
     def position_count(self) -> int:
-        return int(self._g.idx[1, : len(self.skus)].sum())
+        st = self._state
+        return int(st.gen.idx[: len(st.skus), K.USED].sum())
 
     def nbytes(self) -> int:
         return self._g.nbytes()
 
     # ------------------------------------------------------------------ reads (lock-free)
     def atp(self, s: int, chan: int, method: Method, scope: Scope = NETWORK, day: int = -1) -> int:
-        """ATP of SKU index s for a channel index and method over a scope; 0 for an unknown index."""
+        """ATP of SKU index s for a channel index and method over a scope; 0 for an unknown index.
+        The hot path: one attribute walk, a cached mask and one kernel call."""
+        v = self._version
         st = self._state
         g = st.gen
-        if not 0 <= s < g.sku_capacity:
-            return 0
-        mask = st.network.mask(chan, method, scope)
-        return int(K.sku_atp(g.idx, g.pos, g.inb, g.alloc, mask, s, chan, day))
+        q = _SKU_ATP(g.idx, g.pos, g.inb, g.alloc, st.network.mask(chan, method, scope), s, chan, day)
+        if self._version == v:
+            return q
+        return self.read(lambda view: view.atp(s, chan, method, scope, day))
 
     def atp_many(self, skus: I64, chan: int, method: Method, scope: Scope = NETWORK, day: int = -1) -> I64:
-        st = self._state
-        g = st.gen
-        mask = st.network.mask(chan, method, scope)
-        out = np.empty(skus.shape[0], dtype=np.int64)
-        K.many_skus_atp(g.idx, g.pos, g.inb, g.alloc, mask, skus, chan, day, out)
-        return out
+        """ATP of many SKU indices (-1: unknown, answers 0) in one kernel call."""
+        skus = np.ascontiguousarray(skus, dtype=np.int64)
+        return self.read(lambda view: view.atp_many(skus, chan, method, scope, day))
+
+    def atp_rows(
+        self,
+        skus: I64,
+        chan: int,
+        method: Method,
+        scope: Scope = NETWORK,
+        day: int = -1,
+        *,
+        per_location: bool,
+    ) -> AtpRows:
+        """Scope figures of many SKUs and, on request, their per-location rows, all from one consistent
+        state (one kernel call, so no write lands between the totals and the rows)."""
+        skus = np.ascontiguousarray(skus, dtype=np.int64)
+        return self.read(lambda view: view.atp_rows(skus, chan, method, scope, day, per_location))
 
     def atp_by_location(
         self, s: int, chan: int, method: Method, scope: Scope = NETWORK, day: int = -1
     ) -> tuple[I32, I64]:
         """(location indices, ATP) at every in-scope eligible location where SKU s has a position."""
-        st = self._state
-        g = st.gen
-        if not 0 <= s < g.sku_capacity:
-            return np.zeros(0, np.int32), np.zeros(0, np.int64)
-        mask = st.network.mask(chan, method, scope)
-        n = int(g.idx[1, s])
-        locs = np.empty(n, dtype=np.int32)
-        qty = np.empty(n, dtype=np.int64)
-        k = K.sku_atp_by_location(g.idx, g.pos, g.inb, g.alloc, mask, s, chan, day, locs, qty)
-        return locs[:k], qty[:k]
+        rows = self.atp_rows(np.array([s], dtype=np.int64), chan, method, scope, day, per_location=True)
+        return rows.location, rows.location_quantity
 
     def slot(self, s: int, loc: int) -> int:
         g = self._g
-        if s < 0 or s >= len(self.skus):
-            return -1
         return int(K.find_slot(g.idx, g.pos, s, loc))
 
     def position(self, s: int, loc: int) -> PositionView | None:
-        g = self._g
-        p = self.slot(s, loc)
-        if p < 0:
-            return None
-        inbound = []
-        for j in range(int(g.idx[2, s]), int(g.idx[2, s + 1])):
-            if g.inb[0, j] == loc:
-                inbound.append((int(g.inb[1, j]), int(g.inb[2, j]), InboundType(int(g.inb[3, j])), int(g.inb[4, j])))
-        return PositionView(
-            sku=self.skus.id(s),
-            location=self._network.index.id(loc),
-            on_hand=int(g.pos[K.ON_HAND, p]),
-            reserved=int(g.pos[K.RESERVED, p]),
-            safety_stock=int(g.pos[K.SAFETY, p]),
-            safety_explicit=bool(g.explicit[p]),
-            inbound=tuple(inbound),
-        )
+        return self.read(lambda view: view.position(s, loc))
 
     def sku_locations(self, s: int) -> I32:
         g = self._g
-        a = int(g.idx[0, s])
-        return g.pos[K.LOC, a : a + int(g.idx[1, s])].copy()
+        if not 0 <= s < g.sku_capacity:
+            return np.zeros(0, dtype=np.int32)
+        a = int(g.idx[s, K.START])
+        return g.pos[K.LOC, a : a + int(g.idx[s, K.USED])].copy()
 
     def allocations(self, s: int) -> list[tuple[int, int, int]]:
         """(channel index, quantity, consumed) ring-fences of SKU s."""
         g = self._g
+        if not 0 <= s < g.sku_capacity:
+            return []
+        alloc = g.alloc
+        lo, hi = int(g.idx[s, K.ALLOC]), int(g.idx[s + 1, K.ALLOC])
         return [
-            (int(g.alloc[0, k]), int(g.alloc[1, k]), int(g.alloc[2, k]))
-            for k in range(int(g.idx[3, s]), int(g.idx[3, s + 1]))
+            (int(alloc[K.A_CHANNEL, k]), int(alloc[K.A_QUANTITY, k]), int(alloc[K.A_CONSUMED, k]))
+            for k in range(lo, hi)
         ]
 
     def totals(self) -> tuple[int, int]:
         """(sum of on hand, sum of reserved) over every position: for invariant checks."""
-        g = self._g
-        oh = 0
-        rs = 0
-        for s in range(len(self.skus)):
-            a = int(g.idx[0, s])
-            b = a + int(g.idx[1, s])
-            oh += int(g.pos[K.ON_HAND, a:b].sum())
-            rs += int(g.pos[K.RESERVED, a:b].sum())
-        return oh, rs
+        st = self._state
+        oh, rs = K.totals(st.gen.idx, st.gen.pos, len(st.skus))
+        return int(oh), int(rs)
+
+    def inbound_rows(self) -> tuple[I32, I32, I32, I32, I32]:
+        """(sku, location, quantity, expected day, type) of every inbound entry."""
+        inb = self._g.inb
+        return (
+            inb[K.I_SKU].copy(),
+            inb[K.I_LOC].copy(),
+            inb[K.I_QTY].copy(),
+            inb[K.I_DAY].copy(),
+            inb[K.I_TYPE].copy(),
+        )
+
+    def allocation_rows(self) -> tuple[I32, I32, I32, I32]:
+        """(sku, channel, quantity, consumed) of every ring-fence."""
+        a = self._g.alloc
+        return a[K.A_SKU].copy(), a[K.A_CHANNEL].copy(), a[K.A_QUANTITY].copy(), a[K.A_CONSUMED].copy()
 
     # ------------------------------------------------------------------ writes (callers serialise)
     def add_sku(self, sku: Sku) -> int:
@@ -295,30 +412,27 @@ class StockStore:
 
     def ensure_slots(self, skus: I64, locs: I64) -> I64:
         """Slots for (sku, location) pairs, creating zero positions for new pairs."""
-        g = self._g
+        skus = np.ascontiguousarray(skus, dtype=np.int64)
+        locs = np.ascontiguousarray(locs, dtype=np.int64)
         slots = np.empty(skus.shape[0], dtype=np.int64)
-        missing = K.find_slots(g.idx, g.pos, skus, locs, slots)
-        if missing == 0:
+        if skus.shape[0] == 0:
             return slots
-        miss = np.flatnonzero(slots < 0)
-        need: dict[int, set[int]] = {}
-        for k in miss:
-            need.setdefault(int(skus[k]), set()).add(int(locs[k]))
-        default = self._network.default_safety
-        pending: list[tuple[int, int]] = []
-        for s, ls in need.items():
-            for loc in sorted(ls):
-                if int(K.insert_slot(g.idx, g.pos, s, loc, int(default[loc]))) < 0:
-                    pending.append((s, loc))
-        if pending:
-            extra: dict[int, int] = {}
-            for s, _ in pending:
-                extra[s] = extra.get(s, 0) + 1
-            self._rebuild(extra)
+        n_sku = len(self.skus)
+        if int(skus.min()) < 0 or int(skus.max()) >= n_sku:
+            raise InvalidArgument("skus", int(skus.max()), f"SKU indices must be in [0, {n_sku})")
+        n_loc = len(self._network)
+        if int(locs.min()) < 0 or int(locs.max()) >= n_loc:
+            raise InvalidArgument("locations", int(locs.max()), f"location indices must be in [0, {n_loc})")
+        g = self._g
+        if K.find_slots(g.idx, g.pos, skus, locs, slots) == 0:
+            return slots
+        if K.insert_slots(g.idx, g.pos, skus, locs):
+            K.find_slots(g.idx, g.pos, skus, locs, slots)
+            need, n_need = np.unique(skus[slots < 0], return_counts=True)
+            self._rebuild(dict(zip(need.tolist(), n_need.tolist(), strict=True)))
             g = self._g
-            for s, loc in pending:
-                if int(K.insert_slot(g.idx, g.pos, s, loc, int(default[loc]))) < 0:
-                    raise AssertionError("rebuild left no slack")  # pragma: no cover
+            if K.insert_slots(g.idx, g.pos, skus, locs):
+                raise AssertionError("rebuild left no slack")  # pragma: no cover
         K.find_slots(g.idx, g.pos, skus, locs, slots)
         return slots
 
@@ -327,125 +441,178 @@ class StockStore:
         self.sequence = sequence
 
     def set_safety(self, slot: int, value: int | None) -> None:
-        g = self._g
-        if value is None:
-            g.explicit[slot] = 0
-            g.pos[K.SAFETY, slot] = self._network.default_safety[g.pos[K.LOC, slot]]
-        else:
-            g.explicit[slot] = 1
-            g.pos[K.SAFETY, slot] = value
+        self.set_safety_many(np.array([slot], np.int64), np.array([-1 if value is None else value], np.int64))
+
+    def set_safety_many(self, slots: I64, values: I64) -> None:
+        """Explicit safety stock per slot (-1: back to the location type's default), in one kernel call."""
+        K.set_safety(
+            self._g.pos, np.ascontiguousarray(slots, np.int64), np.ascontiguousarray(values, np.int64)
+        )
 
     def set_network(self, network: LocationTable) -> None:
-        """Swap in a new location table (upserts, config); re-derive default safety stock."""
+        """Swap in a new location table (upserts, config). Default safety stock is read through the
+        table's masks, so this is one swap; promisable inbound is recomputed if the shares changed."""
         if len(network) < len(self._network):
             raise InvalidArgument("locations", len(network), "locations can be disabled, never removed")
-        self._state = replace(self._state, network=network)
-        g = self._g
-        K.reset_default_safety(g.idx, g.pos, g.explicit, network.default_safety)
+        st = self._state
+        g = st.gen
+        if network.config.inbound_share_bp != st.network.config.inbound_share_bp and g.inb.shape[1]:
+            inb = g.inb.copy()
+            inb[K.I_PROMISABLE] = _promisable(inb[K.I_QTY], inb[K.I_TYPE], network.config)
+            g = replace(g, inb=inb)
+        self._swap(replace(st, network=network, gen=g))
 
     def set_allocation(self, s: int, chan: int, quantity: int, consumed: int | None = None) -> None:
-        """Set (or, with quantity 0 and nothing consumed, remove) the ring-fence of SKU s for a channel."""
-        rows = [(ss, c, q, u) for ss, c, q, u in self._alloc_rows() if not (ss == s and c == chan)]
-        old = [a for a in self.allocations(s) if a[0] == chan]
-        used = consumed if consumed is not None else (min(old[0][2], quantity) if old else 0)
-        if quantity > 0:
-            rows.append((s, chan, quantity, used))
-        arr = np.array(rows, dtype=np.int64).reshape(-1, 4)
+        """Set (or, with quantity 0, remove) the ring-fence of SKU s for a channel. Without `consumed`,
+        what was consumed so far is kept (capped at the new quantity)."""
+        self.set_allocations(
+            np.array([s], np.int64),
+            np.array([chan], np.int64),
+            np.array([quantity], np.int64),
+            np.array([-1 if consumed is None else consumed], np.int64),
+        )
+
+    def set_allocations(self, skus: I64, chans: I64, quantities: I64, consumed: I64) -> None:
+        """Many ring-fences in one swap; consumed -1 keeps what was consumed (capped at the quantity)."""
+        a = self._g.alloc
+        old_key = a[K.A_SKU].astype(np.int64) * _MAX_CHANNEL_KEY + a[K.A_CHANNEL]
+        new_key = np.asarray(skus, np.int64) * _MAX_CHANNEL_KEY + np.asarray(chans, np.int64)
+        if np.unique(new_key).shape[0] != new_key.shape[0]:
+            raise InvalidArgument("allocations", "duplicate", "a (sku, channel) pair appears twice")
+        qty = np.asarray(quantities, np.int64)
+        used = np.asarray(consumed, np.int64).copy()
+        keep_old = used < 0
+        if keep_old.any():
+            at = np.searchsorted(old_key, new_key[keep_old])
+            found = at < old_key.shape[0]
+            found[found] = old_key[at[found]] == new_key[keep_old][found]
+            prior = np.zeros(at.shape[0], np.int64)
+            prior[found] = a[K.A_CONSUMED, at[found]]
+            used[keep_old] = np.minimum(prior, qty[keep_old])
+        stay = ~np.isin(old_key, new_key)
+        add = qty > 0
         self._set_alloc_arrays(
-            arr[:, 0].astype(np.int32), arr[:, 1].astype(np.int32), arr[:, 2].astype(np.int32), arr[:, 3].astype(np.int32)
+            np.concatenate([a[K.A_SKU, stay], np.asarray(skus, np.int64)[add].astype(np.int32)]),
+            np.concatenate([a[K.A_CHANNEL, stay], np.asarray(chans, np.int64)[add].astype(np.int32)]),
+            np.concatenate([a[K.A_QUANTITY, stay], qty[add].astype(np.int32)]),
+            np.concatenate([a[K.A_CONSUMED, stay], used[add].astype(np.int32)]),
         )
 
     def consume_allocation(self, s: int, chan: int, quantity: int) -> int:
         """Count `quantity` sold or held by `chan` against its ring-fence; returns the part consumed."""
         g = self._g
-        for k in range(int(g.idx[3, s]), int(g.idx[3, s + 1])):
-            if g.alloc[0, k] == chan:
-                room = int(g.alloc[1, k] - g.alloc[2, k])
-                take = max(0, min(room, quantity))
-                g.alloc[2, k] += take
-                return take
-        return 0
+        return int(K.consume_allocation(g.idx, g.alloc, s, chan, quantity))
 
     def release_allocation(self, s: int, chan: int, quantity: int) -> None:
         """Give back part of a channel's consumed ring-fence (a cancelled hold)."""
         g = self._g
-        for k in range(int(g.idx[3, s]), int(g.idx[3, s + 1])):
-            if g.alloc[0, k] == chan:
-                g.alloc[2, k] = max(0, int(g.alloc[2, k]) - quantity)
-                return
+        K.release_allocation(g.idx, g.alloc, s, chan, quantity)
 
     # ------------------------------------------------------------------ internals
-    def _alloc_rows(self) -> list[tuple[int, int, int, int]]:
-        g = self._g
-        out = []
-        for s in range(len(self.skus)):
-            for k in range(int(g.idx[3, s]), int(g.idx[3, s + 1])):
-                out.append((s, int(g.alloc[0, k]), int(g.alloc[1, k]), int(g.alloc[2, k])))
-        return out
+    def _set_inbound_arrays(self, sku: Any, loc: Any, qty: Any, day: Any, typ: Any) -> None:
+        st = self._state
+        cols = [np.asarray(c, dtype=np.int32) for c in (sku, loc, qty, day, typ)]
+        n = cols[0].shape[0]
+        if any(c.shape[0] != n for c in cols):
+            raise InvalidArgument("inbound", "columns", "inbound columns differ in length")
+        if n and (int(cols[2].min()) < 0 or int(cols[4].min()) < 0 or int(cols[4].max()) >= len(InboundType)):
+            raise InvalidArgument("inbound", "quantity/type", "quantities must be >= 0 and types known")
+        order = np.lexsort((cols[3], cols[1], cols[0])) if n else np.zeros(0, np.int64)
+        inb = np.zeros((6, n), dtype=np.int32)
+        inb[K.I_SKU] = cols[0][order]
+        inb[K.I_LOC] = cols[1][order]
+        inb[K.I_DAY] = cols[3][order]
+        inb[K.I_QTY] = cols[2][order]
+        inb[K.I_TYPE] = cols[4][order]
+        inb[K.I_PROMISABLE] = _promisable(inb[K.I_QTY], inb[K.I_TYPE], st.network.config)
+        self._swap(
+            replace(st, gen=replace(st.gen, idx=_with_starts(st.gen.idx, K.INB, inb[K.I_SKU]), inb=inb))
+        )
 
-    def _set_inbound_arrays(self, sku: I32, loc: I32, qty: I32, day: I32, typ: I32) -> None:
-        g = self._g
-        n = sku.shape[0]
-        order = np.lexsort((day, loc, sku)) if n else np.zeros(0, np.int64)
-        inb = np.zeros((5, n), dtype=np.int32)
-        inb[0] = loc[order]
-        inb[1] = day[order]
-        inb[2] = qty[order]
-        inb[3] = typ[order]
-        share = np.array(self._network.config.inbound_share_bp, dtype=np.int64)
-        inb[4] = (inb[2].astype(np.int64) * share[inb[3]]) // 10_000
-        idx = g.idx.copy()
-        starts = _group_starts(sku[order].astype(np.int64), g.sku_capacity)
-        idx[2] = starts
-        self._g = replace(g, idx=idx, inb=inb)
-
-    def _set_alloc_arrays(self, sku: I32, chan: I32, qty: I32, consumed: I32) -> None:
-        g = self._g
-        n = sku.shape[0]
-        order = np.lexsort((chan, sku)) if n else np.zeros(0, np.int64)
-        alloc = np.zeros((3, n), dtype=np.int32)
-        alloc[0] = chan[order]
-        alloc[1] = qty[order]
-        alloc[2] = consumed[order]
-        idx = g.idx.copy()
-        idx[3] = _group_starts(sku[order].astype(np.int64), g.sku_capacity)
-        self._g = replace(g, idx=idx, alloc=alloc)
-
-    def inbound_rows(self) -> tuple[I32, I32, I32, I32, I32]:
-        g = self._g
-        sku = np.repeat(np.arange(g.sku_capacity, dtype=np.int32), np.diff(g.idx[2]).astype(np.int64))
-        return sku, g.inb[0].copy(), g.inb[2].copy(), g.inb[1].copy(), g.inb[3].copy()
+    def _set_alloc_arrays(self, sku: Any, chan: Any, qty: Any, consumed: Any) -> None:
+        st = self._state
+        cols = [np.asarray(c, dtype=np.int32) for c in (sku, chan, qty, consumed)]
+        n = cols[0].shape[0]
+        if any(c.shape[0] != n for c in cols):
+            raise InvalidArgument("allocations", "columns", "allocation columns differ in length")
+        order = np.lexsort((cols[1], cols[0])) if n else np.zeros(0, np.int64)
+        alloc = np.zeros((4, n), dtype=np.int32)
+        for r in range(4):
+            alloc[r] = cols[r][order]
+        self._swap(
+            replace(
+                st, gen=replace(st.gen, idx=_with_starts(st.gen.idx, K.ALLOC, alloc[K.A_SKU]), alloc=alloc)
+            )
+        )
 
     def _rebuild(self, extra: dict[int, int], extra_skus: int = 0) -> None:
         """A new generation with room for `extra[s]` more positions of SKU s and more SKUs."""
-        g = self._g
-        n_sku = len(self.skus)
-        counts = g.idx[1, :n_sku].copy()
+        st = self._state
+        g = st.gen
+        n_sku = len(st.skus)
+        counts = g.idx[:n_sku, K.USED].copy()
         grown = counts.copy()
         for s, n in extra.items():
-            grown[s] += n
-        n_target = n_sku + extra_skus
-        spare = max(_spare(n_target) + extra_skus, g.sku_capacity - n_sku + extra_skus)
+            # geometric room for a SKU that overflowed: it is likely to keep growing, and each
+            # rebuild copies every position
+            grown[s] += n + max(n, int(counts[s]) // 4)
+        spare = max(_spare(n_sku + extra_skus) + extra_skus, g.sku_capacity - n_sku + extra_skus)
         starts = _layout(grown, spare)
-        s_cap = starts.shape[0] - 1
-        idx = np.zeros((4, s_cap + 1), dtype=np.int64)
-        idx[0] = starts
-        idx[1, :n_sku] = counts
-        n_slots = int(starts[-1])
-        pos = np.zeros((4, n_slots), dtype=np.int32)
-        explicit = np.zeros(n_slots, dtype=np.uint8)
-        used_start = np.zeros(n_sku, dtype=np.int64)
-        if n_sku:
-            np.cumsum(counts[:-1], out=used_start[1:])
-        total = int(counts.sum())
-        ar = np.arange(total, dtype=np.int64)
-        src = np.repeat(g.idx[0, :n_sku] - used_start, counts) + ar
-        dst = np.repeat(starts[:n_sku] - used_start, counts) + ar
-        pos[:, dst] = g.pos[:, src]
-        explicit[dst] = g.explicit[src]
-        # inbound and allocation starts keep their values for existing SKUs, flat after them
-        for row in (2, 3):
-            old = g.idx[row]
-            idx[row, : old.shape[0]] = old
-            idx[row, old.shape[0] :] = old[-1]
-        self._g = Generation(idx, pos, explicit, g.inb, g.alloc)
+        idx = np.zeros((starts.shape[0], 4), dtype=np.int64)
+        idx[:, K.START] = starts
+        idx[:n_sku, K.USED] = counts
+        # inbound and ring-fence starts keep their values; SKUs past the old table have empty ranges
+        old = g.idx.shape[0]
+        for col in (K.INB, K.ALLOC):
+            idx[:old, col] = g.idx[:, col]
+            idx[old:, col] = g.idx[-1, col]
+        pos = np.zeros((4, int(starts[-1])), dtype=np.int32)
+        K.move_slices(g.idx, g.pos, idx, pos, n_sku)
+        self._swap(replace(st, gen=Generation(idx, pos, g.inb, g.alloc)))
+
+
+def _sorted_unique_positions(
+    sku: I32, loc: I32, on_hand: I32, safety: I32, n_loc: int
+) -> tuple[I32, I32, I32, I32]:
+    """The position columns sorted by (sku, location); a pair present twice is an error. Sorted input
+    (what the generator and the loader produce) costs one comparison pass."""
+    key = sku.astype(np.int64) * max(n_loc, 1) + loc
+    if key.shape[0] > 1 and not bool(np.all(key[1:] > key[:-1])):
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        sku, loc, on_hand, safety = sku[order], loc[order], on_hand[order], safety[order]
+        del order
+        dup = np.flatnonzero(key[1:] == key[:-1])
+        if dup.shape[0]:
+            k = int(dup[0])
+            raise InvalidArgument("stock", (int(sku[k]), int(loc[k])), "a (sku, location) pair appears twice")
+    return sku, loc, on_hand, safety
+
+
+def _with_starts(idx: I64, col: int, sku_col: I32) -> I64:
+    """A copy of idx whose column `col` holds CSR starts for entries sorted by SKU (a copy, not an
+    in-place write: readers of the old generation must keep a matching index)."""
+    out = idx.copy()
+    counts = np.bincount(sku_col, minlength=idx.shape[0] - 1)[: idx.shape[0] - 1]
+    out[0, col] = 0
+    np.cumsum(counts, out=out[1:, col])
+    return out
+
+
+def _check_rows(table: str, sku: I32, loc: I32, n_sku: int, n_loc: int) -> None:
+    if sku.shape[0] != loc.shape[0]:
+        raise InvalidArgument(table, "columns", f"{table} columns differ in length")
+    if sku.shape[0] == 0:
+        return
+    if int(sku.min()) < 0 or int(sku.max()) >= n_sku:
+        raise InvalidArgument(f"{table}.sku", int(sku.max()), f"SKU indices must be in [0, {n_sku})")
+    if int(loc.min()) < 0 or int(loc.max()) >= n_loc:
+        raise InvalidArgument(
+            f"{table}.location", int(loc.max()), f"location indices must be in [0, {n_loc})"
+        )
+
+
+def _promisable(qty: I32, typ: I32, config: AtpConfig) -> I32:
+    share = np.array(config.inbound_share_bp, dtype=np.int64)
+    out: I32 = ((qty.astype(np.int64) * share[typ]) // 10_000).astype(np.int32)
+    return out
