@@ -11,7 +11,8 @@ Array layout (see store.py):
                        reserved (reserved is on hand - FREE when asked for). SAFETY < 0 means "the
                        location's default", which the query mask carries (so a location upsert or a new
                        default is one reference swap, never a pass over the positions)
-  inb   int32[6, M]    rows SKU, LOC, DAY, QTY, TYPE, PROMISABLE per inbound entry, sorted by (SKU, LOC, DAY)
+  inb   int32[5, M]    rows LOC, DAY, QTY, TYPE, PROMISABLE per inbound entry, sorted by (SKU, LOC, DAY); the
+                       SKU of an entry is implied by idx's INB column
   alloc int32[4, K]    rows SKU, CHANNEL, QUANTITY, CONSUMED per (SKU, channel) ring-fence, sorted
   mask  int64[L+1]     per location: bit 0 in the query's scope and eligible; bit 1 enabled (counted for
                        network headroom); bits 2.. the location's default safety stock. The last entry is
@@ -41,12 +42,11 @@ USED = 1
 INB = 2
 ALLOC = 3
 # inb rows
-I_SKU = 0
-I_LOC = 1
-I_DAY = 2
-I_QTY = 3
-I_TYPE = 4
-I_PROMISABLE = 5
+I_LOC = 0
+I_DAY = 1
+I_QTY = 2
+I_TYPE = 3
+I_PROMISABLE = 4
 # alloc rows
 A_SKU = 0
 A_CHANNEL = 1
@@ -711,7 +711,7 @@ def _tiny_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.n
     idx = np.zeros((2, 4), dtype=np.int64)
     idx[1] = (1, 0, 1, 1)
     pos = np.zeros((4, 1), dtype=np.int32)
-    inb = np.zeros((6, 1), dtype=np.int32)
+    inb = np.zeros((5, 1), dtype=np.int32)
     alloc = np.zeros((4, 1), dtype=np.int32)
     mask = np.zeros(2, dtype=np.int64)
     return idx, pos, inb, alloc, mask

@@ -41,12 +41,11 @@ def check_layout(store: StockStore) -> None:
         a, u = int(idx[s, K.START]), int(idx[s, K.USED])
         locs = g.pos[K.LOC, a : a + u]
         assert np.all(np.diff(locs) > 0), f"slice of SKU {s} not strictly sorted"
-    for col, table in ((K.INB, g.inb), (K.ALLOC, g.alloc)):
-        starts = idx[:, col]
-        assert starts[0] == 0 and starts[-1] == table.shape[1]
-        assert np.all(np.diff(starts) >= 0)
-        counts = np.bincount(table[0], minlength=g.sku_capacity)
-        assert np.array_equal(np.diff(starts), counts)
+    starts = idx[:, K.INB]
+    assert starts[0] == 0 and starts[-1] == g.inb.shape[1] and np.all(np.diff(starts) >= 0)
+    starts = idx[:, K.ALLOC]
+    assert starts[0] == 0 and starts[-1] == g.alloc.shape[1]
+    assert np.array_equal(np.diff(starts), np.bincount(g.alloc[K.A_SKU], minlength=g.sku_capacity))
 
 
 def test_a_snapshot_in_any_order_builds_the_same_store() -> None:
