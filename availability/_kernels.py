@@ -2,10 +2,12 @@
 ledger/memory.py.
 
 Array layout (see store.py):
-  idx   int64[S+1, 4]  per SKU s: START first slot of its position slice (capacity ends at the next
-                       SKU's START), USED slots in use (positions sorted by location), INB first inbound
-                       entry, ALLOC first ring-fence entry (both end at the next SKU's value). One row per
-                       SKU, so a random SKU costs one cache line of index.
+  idx   int64[S+1, 5]  per SKU s: START first slot of its position slice, USED slots in use (positions
+                       sorted by location), INB first inbound entry, ALLOC first ring-fence entry (both end
+                       at the next SKU's value), CAP slots the slice may use. One row per SKU, so a random
+                       SKU costs about one cache line of index. The last row's START is the first free slot
+                       of the spare tail of pos: a full slice moves there with 1.5x its room (leaving a gap
+                       until the next rebuild), so a SKU appearing at new locations never stalls the store.
   pos   int32[4, N]    rows LOC, ON_HAND, FREE (= on hand - reserved), SAFETY per position slot. ATP reads
                        LOC, FREE and SAFETY only: a quarter less memory traffic than reading on hand and
                        reserved (reserved is on hand - FREE when asked for). SAFETY < 0 means "the
@@ -41,6 +43,7 @@ START = 0
 USED = 1
 INB = 2
 ALLOC = 3
+CAP = 4
 # inb rows
 I_LOC = 0
 I_DAY = 1
@@ -318,11 +321,15 @@ def many_skus_atp_by_location(
     out_qty: np.ndarray,
 ) -> int:
     """Scope figures of many SKUs (out) and their per-location rows in one call, so both come from the
-    same state; row r belongs to skus[out_row[r]]. Returns the number of rows written."""
+    same state; row r belongs to skus[out_row[r]]. Returns the number of rows written, or -1 when the
+    outputs are too small (nothing past them is ever written)."""
     n = 0
+    rows = idx.shape[0] - 1
     for k in range(skus.shape[0]):
         s = skus[k]
         out[k] = sku_atp(idx, pos, inb, alloc, mask, s, chan, day)
+        if 0 <= s < rows and n + idx[s, USED] > out_loc.shape[0]:
+            return -1  # positions were inserted after the caller sized the outputs: it retries
         w = sku_atp_by_location(idx, pos, inb, alloc, mask, s, chan, day, out_loc[n:], out_qty[n:])
         out_row[n : n + w] = k
         n += w
@@ -376,9 +383,11 @@ def totals(idx: np.ndarray, pos: np.ndarray, n_sku: int) -> tuple[int, int]:
 @njit(cache=True)
 def insert_slots(idx: np.ndarray, pos: np.ndarray, skus: np.ndarray, locs: np.ndarray) -> int:
     """Insert a zero position (default safety) for every (skus[k], locs[k]) not yet held, into the slack of
-    the SKU's slice, keeping it sorted. One call, so readers see all of them or none. Returns how many did
-    not fit (their slice is full; the store then rebuilds with more slack and calls again)."""
+    the SKU's slice, keeping it sorted; a full slice first moves to the spare tail with 1.5x its room. One
+    call, so readers see all of it or none (a moved slice's old slots are left as they were). Returns how
+    many did not fit (the tail is used up: the store rebuilds and calls again)."""
     failed = 0
+    tail_row = idx.shape[0] - 1
     for k in range(skus.shape[0]):
         s = skus[k]
         loc = locs[k]
@@ -386,9 +395,19 @@ def insert_slots(idx: np.ndarray, pos: np.ndarray, skus: np.ndarray, locs: np.nd
             continue
         a = idx[s, START]
         n = idx[s, USED]
-        if a + n >= idx[s + 1, START]:
-            failed += 1
-            continue
+        if n >= idx[s, CAP]:
+            room = n + max(4, n // 2)
+            tail = idx[tail_row, START]
+            if tail + room > pos.shape[1]:
+                failed += 1
+                continue
+            for i in range(n):
+                for r in range(4):
+                    pos[r, tail + i] = pos[r, a + i]
+            idx[s, START] = tail
+            idx[s, CAP] = room
+            idx[tail_row, START] = tail + room
+            a = tail
         i = a + n
         while i > a and pos[LOC, i - 1] > loc:
             for r in range(4):
@@ -708,8 +727,9 @@ def sku_atp_entry() -> Callable[..., int]:
 
 def _tiny_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One SKU with one position at location 0, one inbound entry and one ring-fence."""
-    idx = np.zeros((2, 4), dtype=np.int64)
-    idx[1] = (1, 0, 1, 1)
+    idx = np.zeros((2, 5), dtype=np.int64)
+    idx[0, CAP] = 1
+    idx[1] = (1, 0, 1, 1, 0)
     pos = np.zeros((4, 1), dtype=np.int32)
     inb = np.zeros((5, 1), dtype=np.int32)
     alloc = np.zeros((4, 1), dtype=np.int32)

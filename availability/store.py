@@ -56,13 +56,29 @@ def _spare(n_skus: int) -> int:
     return max(64, n_skus // 8)
 
 
-def _layout(counts: I64, spare_skus: int) -> I64:
-    """Slot boundaries for SKUs with these position counts, plus spare empty SKUs with slack."""
+def _layout(counts: I64, spare_skus: int) -> tuple[I64, I64]:
+    """(slice starts, slice capacities) for SKUs with these position counts, plus spare empty SKUs;
+    starts has one more entry: the first slot of the spare tail."""
     caps = counts + _slack(counts)
     caps = np.concatenate([caps, np.full(spare_skus, 2, dtype=np.int64)])
     starts = np.zeros(caps.shape[0] + 1, dtype=np.int64)
     np.cumsum(caps, out=starts[1:])
-    return starts
+    return starts, caps
+
+
+def _tail_slots(used_slots: int) -> int:
+    """Spare slots after the slices, where full slices move (0.5%; pages never written cost no RSS)."""
+    return max(1_024, used_slots // 200)
+
+
+def _new_index(starts: I64, caps: I64, counts: I64) -> tuple[I64, I32]:
+    """A zeroed index and position array for this layout (inbound and ring-fence columns left 0)."""
+    idx = np.zeros((starts.shape[0], 5), dtype=np.int64)
+    idx[:, K.START] = starts
+    idx[:-1, K.CAP] = caps
+    idx[: counts.shape[0], K.USED] = counts
+    pos = np.zeros((4, int(starts[-1]) + _tail_slots(int(starts[-1]))), dtype=np.int32)
+    return idx, pos
 
 
 def _empty_rows(n_rows: int) -> I32:
@@ -127,15 +143,16 @@ class StoreView:
         if not per_location:
             K.many_skus_atp(g.idx, g.pos, g.inb, g.alloc, mask, skus, chan, day, qty)
             return AtpRows(qty, np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
-        # room for each slice's capacity: a writer may insert positions before the kernel runs
         known = skus[(skus >= 0) & (skus < g.sku_capacity)]
-        room = int((g.idx[known + 1, K.START] - g.idx[known, K.START]).sum())
-        rows = np.empty(room, dtype=np.int64)
-        locs = np.empty(room, dtype=np.int32)
-        lq = np.empty(room, dtype=np.int64)
-        n = K.many_skus_atp_by_location(
-            g.idx, g.pos, g.inb, g.alloc, mask, skus, chan, day, qty, rows, locs, lq
-        )
+        n = -1
+        while n < 0:  # a writer may insert positions between the sizing and the kernel: size again
+            room = int(g.idx[known, K.USED].sum()) + 16
+            rows = np.empty(room, dtype=np.int64)
+            locs = np.empty(room, dtype=np.int32)
+            lq = np.empty(room, dtype=np.int64)
+            n = K.many_skus_atp_by_location(
+                g.idx, g.pos, g.inb, g.alloc, mask, skus, chan, day, qty, rows, locs, lq
+            )
         return AtpRows(qty, rows[:n], locs[:n], lq[:n])
 
     def position(self, s: int, loc: int) -> PositionView | None:
@@ -283,11 +300,8 @@ class StockStore:
         # sku is sorted now: each SKU's run is found by binary search, without an intp-sized bincount
         bounds = np.searchsorted(sku, np.arange(n_sku + 1, dtype=np.int32)).astype(np.int64)
         counts = np.diff(bounds)
-        starts = _layout(counts, _spare(n_sku))
-        idx = np.zeros((starts.shape[0], 4), dtype=np.int64)
-        idx[:, K.START] = starts
-        idx[:n_sku, K.USED] = counts
-        pos = np.zeros((4, int(starts[-1])), dtype=np.int32)
+        starts, caps = _layout(counts, _spare(n_sku))
+        idx, pos = _new_index(starts, caps, counts)
         K.scatter_positions(bounds, starts, loc, on_hand, safety, pos)
         del sku, loc, on_hand, safety
         gen = Generation(idx, pos, _empty_rows(5), _empty_rows(4))
@@ -555,20 +569,15 @@ class StockStore:
         counts = g.idx[:n_sku, K.USED].copy()
         grown = counts.copy()
         for s, n in extra.items():
-            # geometric room for a SKU that overflowed: it is likely to keep growing, and each
-            # rebuild copies every position
-            grown[s] += n + max(n, int(counts[s]) // 4)
+            grown[s] += n + max(n, int(counts[s]) // 4)  # a SKU that overflowed is likely to grow on
         spare = max(_spare(n_sku + extra_skus) + extra_skus, g.sku_capacity - n_sku + extra_skus)
-        starts = _layout(grown, spare)
-        idx = np.zeros((starts.shape[0], 4), dtype=np.int64)
-        idx[:, K.START] = starts
-        idx[:n_sku, K.USED] = counts
+        starts, caps = _layout(grown, spare)
+        idx, pos = _new_index(starts, caps, counts)
         # inbound and ring-fence starts keep their values; SKUs past the old table have empty ranges
         old = g.idx.shape[0]
         for col in (K.INB, K.ALLOC):
             idx[:old, col] = g.idx[:, col]
             idx[old:, col] = g.idx[-1, col]
-        pos = np.zeros((4, int(starts[-1])), dtype=np.int32)
         K.move_slices(g.idx, g.pos, idx, pos, n_sku)
         self._swap(replace(st, gen=Generation(idx, pos, g.inb, g.alloc)))
 

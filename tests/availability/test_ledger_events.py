@@ -284,42 +284,51 @@ def test_a_sku_at_a_new_location_becomes_a_position(ledger: MemoryLedger, store:
     assert store.sku_locations(mug).tolist() == [0, 1, 4]  # still sorted by location
 
 
-def test_many_new_positions_force_a_rebuild_and_keep_every_position(
-    ledger: MemoryLedger, store: StockStore
-) -> None:
-    """CAP starts at one location; a receipt at every location overflows its slice's slack."""
-    gen_before = store.generation
+def test_many_new_positions_force_a_rebuild_and_keep_every_position() -> None:
+    """P starts at one of 400 locations; receipts at all of them overflow its slice again and again: it
+    moves to the spare tail until the tail is used up, then the arrays are rebuilt."""
+    store = grid_store(400, {("P", "L0000"): 1, ("Q", "L0399"): 5})
+    ledger = ledger_over(store)
+    old = store.view()
+    before = old.atp(1, 0, Method.SHIP, Scope(), -1)
+    events = [StockEvent(f"r{i}", EventType.RECEIPT, f"L{i:04d}", "P", 1 + i % 7, T0 + i) for i in range(400)]
+    assert ledger.apply_stock_events(events).count(A) == 400
+    assert store.generation.pos is not old.gen.pos  # a new generation was swapped in
+    assert store.sku_locations(0).tolist() == list(range(400))
+    for i in range(400):
+        assert on_hand(store, "P", f"L{i:04d}") == 1 + i % 7 + (1 if i == 0 else 0)
+    assert on_hand(store, "Q", "L0399") == 5
+    assert old.atp(1, 0, Method.SHIP, Scope(), -1) == before == store.atp(1, 0, Method.SHIP)
+
+
+def test_new_positions_of_several_skus_in_one_batch(ledger: MemoryLedger, store: StockStore) -> None:
+    """CAP (one location) and MUG (two) appear everywhere: their slices move; nothing else changes."""
     names = [lo.id for lo in store.network.locations]
     res = ledger.apply_stock_events(
-        [ev(f"r{i}", EventType.RECEIPT, "CAP", i + 1, i, n) for i, n in enumerate(names)]
+        [ev(f"c{i}", EventType.RECEIPT, "CAP", i + 1, i, n) for i, n in enumerate(names)]
+        + [ev(f"m{i}", EventType.RECEIPT, "MUG", 1, i, n) for i, n in enumerate(names)]
     )
-    assert res.count(A) == len(names)
-    assert store.generation.pos is not gen_before.pos  # a new generation was swapped in
-    cap = store.skus.index("CAP")
-    assert store.sku_locations(cap).tolist() == list(range(len(names)))
-    for i, n in enumerate(names):
-        expected = 3 + i + 1 if n == "ST-CAM" else i + 1
-        assert on_hand(store, "CAP", n) == expected
-    # other SKUs came through the rebuild untouched
-    assert on_hand(store, "MUG", "DC-WEST") == 7
-    assert store.totals()[0] == sum(range(1, len(names) + 1)) + 3 + 10 * len(names) + 12
+    assert res.count(A) == 2 * len(names)
+    cap, mug = store.skus.index("CAP"), store.skus.index("MUG")
+    assert store.sku_locations(cap).tolist() == store.sku_locations(mug).tolist() == list(range(len(names)))
+    assert on_hand(store, "CAP", "ST-CAM") == 3 + 4
+    assert on_hand(store, "MUG", "DC-WEST") == 8
+    assert store.totals()[0] == 70 + 12 + 3 + sum(range(1, len(names) + 1)) + len(names)
 
 
-def test_readers_of_the_old_generation_keep_a_consistent_picture(
-    ledger: MemoryLedger, store: StockStore
-) -> None:
+def test_readers_of_the_old_generation_keep_a_consistent_picture() -> None:
     """A reader holding the state from before a rebuild keeps answering from it, unchanged by later
     writes; new readers see the writes."""
+    store = grid_store(400, {("P", "L0000"): 1, ("Q", "L0399"): 5})
+    ledger = ledger_over(store)
     old = store.view()
-    web = store.network.channel_index("web")
-    tee = store.skus.index("TEE")
-    before = old.atp(tee, web, Method.SHIP, Scope(), -1)
-    names = [lo.id for lo in store.network.locations]
-    ledger.apply_stock_events([ev(f"c{i}", EventType.RECEIPT, "CAP", 1, i, n) for i, n in enumerate(names)])
+    ledger.apply_stock_events(
+        [StockEvent(f"r{i}", EventType.RECEIPT, f"L{i:04d}", "P", 1, T0 + i) for i in range(400)]
+    )
     assert store.generation.pos is not old.gen.pos
-    ledger.apply_stock_events([ev("sale", EventType.SALE, "TEE", 5, 100, "DC-WEST")])
-    assert old.atp(tee, web, Method.SHIP, Scope(), -1) == before
-    assert store.atp(tee, web, Method.SHIP) == before - 5
+    ledger.apply_stock_events([StockEvent("s", EventType.SALE, "L0399", "Q", 2, T0 + 500)])
+    assert old.atp(1, 0, Method.SHIP, Scope(), -1) == 5
+    assert store.atp(1, 0, Method.SHIP) == 3
 
 
 def test_a_brand_new_sku_is_created_by_its_first_event(ledger: MemoryLedger, store: StockStore) -> None:

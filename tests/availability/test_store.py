@@ -29,14 +29,19 @@ from tests.scenarios import Stock, everyday_stock, grid_network, grid_store, nor
 
 
 def check_layout(store: StockStore) -> None:
-    """Invariants every generation keeps: slices inside their capacity, sorted and unique by location,
-    inbound and ring-fence starts a CSR over the SKU column of their tables."""
+    """Invariants every generation keeps: slices inside their capacity, never overlapping, below the
+    spare tail's first free slot, sorted and unique by location; inbound and ring-fence starts a CSR."""
     g = store.generation
     n = len(store.skus)
     idx = g.idx
-    assert idx.shape[1] == 4 and idx.shape[0] == g.sku_capacity + 1 >= n + 1
-    assert np.all(np.diff(idx[:, K.START]) >= idx[:-1, K.USED])
+    assert idx.shape[1] == 5 and idx.shape[0] == g.sku_capacity + 1 >= n + 1
+    tail = int(idx[-1, K.START])
+    assert tail <= g.pos.shape[1]
+    assert np.all(idx[:-1, K.USED] <= idx[:-1, K.CAP])
     assert np.all(idx[n:-1, K.USED] == 0)
+    order = np.argsort(idx[:-1, K.START], kind="stable")
+    ends = idx[order, K.START] + idx[order, K.CAP]
+    assert np.all(ends[:-1] <= idx[order[1:], K.START]) and int(ends[-1]) <= tail
     for s in range(n):
         a, u = int(idx[s, K.START]), int(idx[s, K.USED])
         locs = g.pos[K.LOC, a : a + u]
@@ -134,6 +139,29 @@ def test_inserts_and_rebuilds_keep_every_position(pairs: list[tuple[int, int]], 
             assert p is not None
             got[(s, lo)] = p.on_hand
     assert got == model
+
+
+def test_a_full_slice_moves_to_the_tail_and_a_full_tail_rebuilds() -> None:
+    """One SKU grows location by location: its slice moves to the spare tail (same generation, other
+    slices untouched) until the tail is used up, then the store rebuilds once and carries on."""
+    store = grid_store(2_000, {("A", "L0000"): 1, ("B", "L0001"): 2})
+    first = store.generation
+    b_start = int(first.idx[1, K.START])
+    moved_to = set()
+    rebuilt = False
+    for lo in range(2, 2_000):
+        store.ensure_slots(np.array([0]), np.array([lo]))
+        g = store.generation
+        if g.pos is first.pos:
+            moved_to.add(int(g.idx[0, K.START]))
+            assert int(g.idx[1, K.START]) == b_start
+        else:
+            rebuilt = True
+        check_layout(store)
+    assert len(moved_to) > 3 and rebuilt
+    assert store.sku_locations(0).tolist() == [0, *range(2, 2_000)]
+    p = store.position(1, 1)
+    assert p is not None and p.on_hand == 2
 
 
 def test_adding_skus_never_renumbers_them() -> None:
