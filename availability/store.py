@@ -443,14 +443,24 @@ class StockStore:
         g = self._g
         if K.find_slots(g.idx, g.pos, skus, locs, slots) == 0:
             return slots
-        if K.insert_slots(g.idx, g.pos, skus, locs):
-            K.find_slots(g.idx, g.pos, skus, locs, slots)
-            need, n_need = np.unique(skus[slots < 0], return_counts=True)
+        # only the missing pairs are inserted, and only the slots of SKUs that gained positions are
+        # searched again (each search is a cache miss or two on a big store)
+        miss = slots < 0
+        new_skus, new_locs = skus[miss], locs[miss]
+        if K.insert_slots(g.idx, g.pos, new_skus, new_locs):
+            left = np.empty(new_skus.shape[0], dtype=np.int64)
+            K.find_slots(g.idx, g.pos, new_skus, new_locs, left)
+            need, n_need = np.unique(new_skus[left < 0], return_counts=True)
             self._rebuild(dict(zip(need.tolist(), n_need.tolist(), strict=True)))
             g = self._g
-            if K.insert_slots(g.idx, g.pos, skus, locs):
+            if K.insert_slots(g.idx, g.pos, new_skus, new_locs):
                 raise AssertionError("rebuild left no slack")  # pragma: no cover
-        K.find_slots(g.idx, g.pos, skus, locs, slots)
+            miss[:] = True  # a rebuild moved every slot
+        else:
+            miss = np.isin(skus, new_skus)
+        again = np.empty(int(miss.sum()), dtype=np.int64)
+        K.find_slots(g.idx, g.pos, skus[miss], locs[miss], again)
+        slots[miss] = again
         return slots
 
     def apply_deltas(self, slots: I64, d_on_hand: I64, d_reserved: I64, sequence: int) -> None:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -73,6 +74,39 @@ _COUNT = _TYPE_CODE[EventType.CYCLE_COUNT]
 assert _COUNT == K.E_CYCLE_COUNT and _TYPE_CODE[EventType.SALE] == K.E_SALE
 _OUTCOMES = list(EventOutcome)
 _APPLIED = EventOutcome.APPLIED
+# An applied event's result, built through the slot descriptors: a frozen dataclass's __init__ goes
+# through object.__setattr__ per field, 0.73 us a result against 0.40 us here, 8% of a batch of
+# 5,000. Only valid while EventResult has nothing to run at construction: checked here.
+assert not hasattr(EventResult, "__post_init__") and EventResult.__slots__ == (
+    "event_id",
+    "outcome",
+    "reason",
+    "sequence",
+)
+_new_result = object.__new__
+_slot = vars(EventResult)
+_set_id: Callable[[EventResult, str], None] = _slot["event_id"].__set__
+_set_outcome: Callable[[EventResult, EventOutcome], None] = _slot["outcome"].__set__
+_set_reason: Callable[[EventResult, str], None] = _slot["reason"].__set__
+_set_sequence: Callable[[EventResult, int], None] = _slot["sequence"].__set__
+
+
+def _applied(event_id: str, sequence: int) -> EventResult:
+    r: EventResult = _new_result(EventResult)
+    _set_id(r, event_id)
+    _set_outcome(r, _APPLIED)
+    _set_reason(r, "")
+    _set_sequence(r, sequence)
+    return r
+
+
+_get_id = attrgetter("event_id")
+_get_type = attrgetter("type")
+_get_location = attrgetter("location")
+_get_sku = attrgetter("sku")
+_get_quantity = attrgetter("quantity")
+_get_time = attrgetter("occurred_at")
+_get_channel = attrgetter("channel")
 assert [int(o) for o in _OUTCOMES] == list(range(len(_OUTCOMES)))
 
 _ID = r"[A-Za-z0-9][A-Za-z0-9._:/#@+-]{0,127}"
@@ -242,13 +276,14 @@ class MemoryLedger:
         may be malformed or name something unknown. Unless `checked`, whole-batch tests come first and
         any doubt (a bad id, a stray type) answers None: every event then takes the per-event checks."""
         try:
-            ids = [e.event_id for e in events]
-            types = [e.type for e in events]
-            locs = [e.location for e in events]
-            skus = [e.sku for e in events]
-            qtys = [e.quantity for e in events]
-            times = [e.occurred_at for e in events]
-            chans = [e.channel for e in events]
+            # attrgetter over map stays in C: about half the cost of list comprehensions
+            ids = list(map(_get_id, events))
+            types = list(map(_get_type, events))
+            locs = list(map(_get_location, events))
+            skus = list(map(_get_sku, events))
+            qtys = list(map(_get_quantity, events))
+            times = list(map(_get_time, events))
+            chans = list(map(_get_channel, events))
             if not checked and (
                 not _all_ids_valid(ids)
                 or set(map(type, types)) != {EventType}
@@ -256,13 +291,13 @@ class MemoryLedger:
                 or set(map(type, times)) != {int}
             ):
                 return None
-            code = np.array([_TYPE_CODE[t] for t in types], dtype=np.int64)
+            code = np.fromiter(map(_TYPE_CODE.__getitem__, types), dtype=np.int64, count=len(types))
             qty = np.array(qtys, dtype=np.int64)
             tms = np.array(times, dtype=np.int64)
             li = view.network.index.lookup_many(locs)
             si = view.skus.lookup_many(skus)
             chan_of = {"": -1, **{c: i for i, c in enumerate(view.network.channels.ids)}}
-            ci = np.array([chan_of.get(c, -2) for c in chans], dtype=np.int64)
+            ci = np.fromiter(map(chan_of.get, chans, repeat(-2)), dtype=np.int64, count=len(chans))
         except (TypeError, OverflowError, ValueError, KeyError):
             return None
         bad = (np.abs(qty) > MAX_QUANTITY) | (tms <= 0) | (tms > now + self.max_future_ms)
@@ -399,16 +434,14 @@ class MemoryLedger:
         # 5. outcomes, remembered ids, change records
         applied = outcome == K.O_APPLIED
         rows_applied = np.flatnonzero(applied)
-        ev_rows = sel[rows_applied].tolist()
-        done = map(
-            EventResult, [ids[j] for j in ev_rows], repeat(_APPLIED), repeat(""), seqs[rows_applied].tolist()
-        )
-        if len(ev_rows) == n:  # the common case: every event applied, in order
-            results = list(done)
+        if rows_applied.shape[0] == n:  # the common case: every event applied, in order
+            results = list(map(_applied, ids, seqs.tolist()))
+            self._remember(ids, payloads, now)
         else:
-            for j, res in zip(ev_rows, done, strict=True):
-                results[live[j]] = res
-        acked = ev_rows  # rows applied or stale: their ids are remembered
+            ev_rows = sel[rows_applied].tolist()
+            for j, sq in zip(ev_rows, seqs[rows_applied].tolist(), strict=True):
+                results[live[j]] = _applied(ids[j], sq)
+            self._remember_rows(ids, payloads, ev_rows, outcome, sel, now)
         for r in np.flatnonzero(~applied).tolist():
             j = int(sel[r])
             e = events[live[j]]
@@ -418,7 +451,6 @@ class MemoryLedger:
                 else:
                     why = f"happened before the count at {int(info[r])}; not applied"
                 results[live[j]] = EventResult(ids[j], EventOutcome.STALE, why)
-                acked.append(j)
             elif reason[r] == K.R_WINDOW:
                 results[live[j]] = _reject(
                     e, f"occurred_at={e.occurred_at}: count older than the reconciliation window"
@@ -440,7 +472,6 @@ class MemoryLedger:
                 results[live[j]] = _reject(
                     events[live[j]], f"event_id={ids[j]!r}: reused with a different payload"
                 )
-        self._remember([ids[j] for j in acked], [payloads[j] for j in acked], now)
 
         moved = applied & (delta != 0)
         sold = applied & (e_code == K.E_SALE) & (e_chan >= 0)
@@ -456,10 +487,9 @@ class MemoryLedger:
                     skus_touched=np.unique(e_sku[sold]),
                 )
             )
-        final = [
-            r if r is not None else _reject(events[i], "internal: no outcome") for i, r in enumerate(results)
-        ]
-        return EventBatchResult(final, seq)
+        if None in results:  # pragma: no cover - every path above gives every event an outcome
+            raise AssertionError("an event without an outcome")
+        return EventBatchResult(results, seq)  # type: ignore[arg-type]
 
     def _make_room(self, m: int, window_start: int) -> None:
         """Table and journal room for m more events; old journal entries are dropped on the way."""
@@ -499,6 +529,15 @@ class MemoryLedger:
             vals = np.zeros((2, cap), dtype=np.int64)
             K.ht_rehash(self._ht_keys, self._ht_vals, keys, vals)
             self._ht_keys, self._ht_vals = keys, vals
+
+    def _remember_rows(
+        self, ids: list[str], payloads: list[tuple[object, ...]], applied: list[int], outcome: np.ndarray,
+        sel: I64, now: int,
+    ) -> None:  # fmt: skip
+        """Remember applied and stale events (rows of sel), in batch order."""
+        stale = sel[outcome == K.O_STALE].tolist()
+        rows = sorted([*applied, *stale])
+        self._remember([ids[j] for j in rows], [payloads[j] for j in rows], now)
 
     def _remember(self, ids: list[str], payloads: list[tuple[object, ...]], now: int) -> None:
         seen = self._seen
