@@ -97,7 +97,7 @@ def _scope_free(pos: np.ndarray, mask: np.ndarray, a: int, n: int) -> int:
     if loc[n - 1] >= mask.shape[0] - 1:
         # a location newer than the mask (slices are sorted, so the last is the largest): the checked
         # loop. A bounds test inside this loop would stop it vectorising (2x slower).
-        return _scope_and_network_free(pos, mask, a, n)[0]
+        return _scope_and_network_free_checked(pos, mask, a, n)[0]
     fr = pos[FREE, a : a + n]
     sf = pos[SAFETY, a : a + n]
     total = 0
@@ -113,6 +113,31 @@ def _scope_free(pos: np.ndarray, mask: np.ndarray, a: int, n: int) -> int:
 
 @njit(cache=True)
 def _scope_and_network_free(pos: np.ndarray, mask: np.ndarray, a: int, n: int) -> tuple[int, int]:
+    """(free stock in scope, free stock at enabled locations) of the slice: the loop of SKUs with other
+    channels' ring-fences, vectorised like _scope_free."""
+    if n == 0:
+        return 0, 0
+    loc = pos[LOC, a : a + n]
+    if loc[n - 1] >= mask.shape[0] - 1:
+        return _scope_and_network_free_checked(pos, mask, a, n)
+    fr = pos[FREE, a : a + n]
+    sf = pos[SAFETY, a : a + n]
+    scope = 0
+    net = 0
+    for i in range(n):
+        m = mask[loc[i]]
+        d = int(sf[i])
+        d = d if d >= 0 else m >> SAFETY_SHIFT
+        f = int(fr[i]) - d
+        f = f if f > 0 else 0
+        scope += f & -(m & IN_SCOPE)
+        net += f & -((m >> 1) & 1)
+    return scope, net
+
+
+@njit(cache=True)
+def _scope_and_network_free_checked(pos: np.ndarray, mask: np.ndarray, a: int, n: int) -> tuple[int, int]:
+    """The same sums, bounds-checked per position (some location is newer than the mask)."""
     scope = 0
     net = 0
     for i in range(a, a + n):
