@@ -1,8 +1,9 @@
 """The read model: stock positions in per-SKU CSR slices of columnar int32 arrays, updated in place.
 
 Each SKU owns a contiguous slice of slots sorted by location, with a little slack at its end so that a
-SKU appearing at a new location is inserted in place. When a slice (or the SKU table) is full, a new
-generation of arrays is built and swapped in with one reference assignment.
+SKU appearing at a new location is inserted in place. A full slice moves to a spare tail of the arrays
+with 1.5x its room; when that tail (or the SKU table) is used up, a new generation of arrays is built and
+swapped in with one reference assignment.
 
 Writes come only from a ledger (the write model), which serialises them. Reads take no lock. Every
 in-place write is one numba kernel call, which holds the GIL, so a reader's kernel sees it entirely or
