@@ -16,9 +16,14 @@ Array layout (see store.py):
   inb   int32[5, M]    rows LOC, DAY, QTY, TYPE, PROMISABLE per inbound entry, sorted by (SKU, LOC, DAY); the
                        SKU of an entry is implied by idx's INB column
   alloc int32[4, K]    rows SKU, CHANNEL, QUANTITY, CONSUMED per (SKU, channel) ring-fence, sorted
-  mask  int64[L+1]     per location: bit 0 in the query's scope and eligible; bit 1 enabled (counted for
-                       network headroom); bits 2.. the location's default safety stock. The last entry is
-                       a zero sentinel: a location newer than the mask reads it (not eligible, no default).
+  mask  int64[L+G+1]   per location: bit 0 in the query's scope and eligible; bit 1 enabled (counted for
+                       network headroom); bits 2.. the location's default safety stock. Then one word per
+                       hold group g at index L+G-1-g (GROUP_WORD, and CONTAINED when the whole group lies
+                       in the scope), then a zero sentinel. A location newer than the mask reads a group
+                       word or the sentinel: neither has bit 0 or 1, so it is never counted.
+  holds                group and network holds are rows of alloc with CHANNEL = -1 - g (g: hold group),
+                       QUANTITY = units held, CONSUMED = 0: every channel's headroom loses them, and a
+                       scope loses those whose group it contains
 
 Kernels hold the GIL on purpose: each kernel call is then atomic with respect to Python reader threads,
 so readers never see a half-applied batch and never take a lock.
@@ -59,6 +64,11 @@ A_CONSUMED = 3
 IN_SCOPE = 1
 ENABLED = 2
 SAFETY_SHIFT = 2
+# group words of the mask (between the location words and the sentinel): a marker bit that no location
+# word has, and whether the hold group lies wholly inside the query's scope
+GROUP_WORD = 1 << 62
+CONTAINED = 1 << 61
+GROUP_CONTAINED = GROUP_WORD | CONTAINED
 
 NO_DAY = -(2**31)  # "no as-of date": no inbound entry is due
 
@@ -73,6 +83,27 @@ def _other_channels_ring_fenced(idx: np.ndarray, alloc: np.ndarray, s: int, chan
             if rem > 0:
                 other += rem
     return other
+
+
+@njit(cache=True)
+def _fences_and_holds(idx: np.ndarray, alloc: np.ndarray, mask: np.ndarray, s: int, chan: int) -> tuple[int, int]:
+    """(other channels' unconsumed ring-fences plus every group hold, the group holds whose whole group
+    lies inside the query's scope). Group holds are ring-fence rows with channel -1 - g; the mask's
+    group words (counted back from the sentinel) say which hold groups the scope contains."""
+    other = 0
+    inside = 0
+    last = mask.shape[0] - 1
+    for k in range(idx[s, ALLOC], idx[s + 1, ALLOC]):
+        c = alloc[A_CHANNEL, k]
+        if c != chan:
+            rem = int(alloc[A_QUANTITY, k]) - int(alloc[A_CONSUMED, k])
+            if rem > 0:
+                other += rem
+                if c < 0:
+                    w = last + c  # last - 1 - g with g = -1 - c
+                    if w >= 0 and (mask[w] & GROUP_CONTAINED) == GROUP_CONTAINED:
+                        inside += rem
+    return other, inside
 
 
 @njit(cache=True)
@@ -201,22 +232,23 @@ def sku_atp(
 ) -> int:
     """ATP of SKU s for a channel over the scope in `mask` (0 for an index outside the table): the scope's
     free stock, capped by what the network can give this channel once other channels' unconsumed
-    ring-fences are kept back. `day` < 0 counts on-hand stock only."""
+    ring-fences and every group hold are kept back; holds on groups inside the scope come off the scope's
+    own sum too. `day` < 0 counts on-hand stock only."""
     if s < 0 or s >= idx.shape[0] - 1:
         return 0
     a = idx[s, START]
     n = idx[s, USED]
-    other = _other_channels_ring_fenced(idx, alloc, s, chan)
+    other, inside = _fences_and_holds(idx, alloc, mask, s, chan)
     if day >= 0:
         lo = idx[s, INB]
         hi = idx[s + 1, INB]
         if lo < hi:
             scope, net = _scope_and_network_free_inbound(pos, inb, mask, a, n, lo, hi, day)
-            return scope if other == 0 else _cap(scope, net, other)
+            return scope if other == 0 else _cap(max(scope - inside, 0), net, other)
     if other == 0:
         return _scope_free(pos, mask, a, n)
     scope, net = _scope_and_network_free(pos, mask, a, n)
-    return _cap(scope, net, other)
+    return _cap(max(scope - inside, 0), net, other)
 
 
 @njit(cache=True)

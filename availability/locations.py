@@ -15,6 +15,8 @@ from .model import AtpConfig, Channel, Location, LocationGroup, Method, check_id
 
 MAX_CHANNELS = 64  # channels are bits of a uint64 per location
 K_SAFETY_SHIFT = 2  # the mask word's default safety stock starts at bit 2 (see _kernels.py)
+K_GROUP_WORD = 1 << 62  # mask words of hold groups (see _kernels.py)
+K_CONTAINED = 1 << 61
 EARTH_RADIUS_KM = 6371.0088
 
 
@@ -263,10 +265,16 @@ class LocationTable:
         m = self._masks.get(vkey)
         if m is None:
             n = len(self.locations)
-            m = np.zeros(n + 1, dtype=np.int64)
-            m[:n] = self.eligible(chan, method) & self.scope_members(scope)
+            n_groups = self.hold_group_count
+            m = np.zeros(n + n_groups + 1, dtype=np.int64)
+            members = self.scope_members(scope)
+            m[:n] = self.eligible(chan, method) & members
             m[:n] |= (self.enabled == 1).astype(np.int64) << 1
             m[:n] |= self.default_safety.astype(np.int64) << K_SAFETY_SHIFT
+            outside = ~members & (self.enabled == 1)
+            for g in range(n_groups):
+                contained = not bool(np.any(self.hold_group_members(g) & outside))
+                m[n + n_groups - 1 - g] = K_GROUP_WORD | (K_CONTAINED if contained else 0)
             if len(self._masks) > 4096:
                 self._masks.clear()
             self._masks[vkey] = m
@@ -278,6 +286,33 @@ class LocationTable:
             self._by_id[id(scope)] = hit
         hit[1][chan][int(method)] = m
         return m
+
+    # ------------------------------------------------------------------ hold groups
+    # Group and network holds are counted per hold group: the named groups in order, then one network
+    # per channel (the enabled locations that serve it). See _kernels.py for how ATP reads them.
+    @property
+    def hold_group_count(self) -> int:
+        return len(self.group_list) + len(self.channels)
+
+    def hold_group_index(self, place: str, chan: int) -> int:
+        """Hold group of a group id, or of the channel's network for NETWORK_GROUP ('@network')."""
+        if place == "@network":
+            return len(self.group_list) + chan
+        for i, g in enumerate(self.group_list):
+            if g.id == place:
+                return i
+        raise InvalidArgument("group", place, "unknown location group")
+
+    def hold_group_members(self, g: int) -> npt.NDArray[np.bool_]:
+        n = len(self.locations)
+        out = np.zeros(n, dtype=np.bool_)
+        if g < len(self.group_list):
+            out[self.groups[self.group_list[g].id]] = True
+            return out
+        chan = g - len(self.group_list)
+        serves = (self.channel_bits >> np.uint64(chan)) & np.uint64(1)
+        result: npt.NDArray[np.bool_] = (serves == 1) & (self.enabled == 1)
+        return result
 
     def distances_km(self, latitude: float, longitude: float) -> npt.NDArray[np.float64]:
         return haversine_km(latitude, longitude, self.lat, self.lon)

@@ -266,12 +266,17 @@ def test_masks_carry_scope_enablement_and_default_safety() -> None:
     store = north_east(everyday_stock(), AtpConfig(default_safety=(2, 3, 4, 0)))
     net = store.network
     web = net.channel_index("web")
-    m = net.mask(web, Method.SHIP, Scope())
-    assert m.shape == (len(net) + 1,) and m[-1] == 0
+    full = net.mask(web, Method.SHIP, Scope())
+    n = len(net)
+    # location words, then one word per hold group (all contained in the network), then the sentinel
+    assert full.shape == (n + net.hold_group_count + 1,) and full[-1] == 0
+    assert all(int(w) >> 61 == 3 for w in full[n:-1])
+    m = full[: n + 1]
     # DC-EAST, DC-WEST, ST-BOS, ST-CAM, ST-NYC, ST-OFF, DK-BOS
     assert (m & 1).tolist()[:-1] == [1, 1, 1, 0, 1, 0, 1]
     assert ((m >> 1) & 1).tolist()[:-1] == [1, 1, 1, 1, 1, 0, 1]
     assert (m >> 2).tolist()[:-1] == [2, 2, 3, 3, 3, 3, 4]
+    m = full
     # equal scopes share one cached mask; a different method does not
     assert net.mask(web, Method.SHIP, Scope()) is m
     assert net.mask(web, Method.SHIP, Scope.of_group("DCS")) is net.mask(
