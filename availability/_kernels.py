@@ -541,6 +541,16 @@ def consume_allocation(idx: np.ndarray, alloc: np.ndarray, s: int, chan: int, qu
 
 
 @njit(cache=True)
+def add_hold(idx: np.ndarray, alloc: np.ndarray, s: int, code: int, delta: int) -> int:
+    """Add delta to the units of SKU s held at the hold group coded `code` (-1 - g); 0 if no such row."""
+    for k in range(idx[s, ALLOC], idx[s + 1, ALLOC]):
+        if alloc[A_CHANNEL, k] == code:
+            alloc[A_QUANTITY, k] += delta
+            return 1
+    return 0
+
+
+@njit(cache=True)
 def release_allocation(idx: np.ndarray, alloc: np.ndarray, s: int, chan: int, quantity: int) -> None:
     for k in range(idx[s, ALLOC], idx[s + 1, ALLOC]):
         if alloc[A_CHANNEL, k] == chan:

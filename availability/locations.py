@@ -287,6 +287,21 @@ class LocationTable:
         hit[1][chan][int(method)] = m
         return m
 
+    def hold_mask(self, chan: int, scope: Scope) -> npt.NDArray[np.int64]:
+        """A mask like mask() where every enabled location serving the channel is eligible, whatever
+        its fulfilment methods: what a hold may draw on."""
+        key = (chan, -1, scope)
+        m = self._masks.get(key)
+        if m is None:
+            any_method = np.zeros(len(self.locations), dtype=np.bool_)
+            for method in Method:
+                any_method |= self.eligible(chan, method)
+            m = self._mask_slow(chan, Method.SHIP, scope).copy()
+            n = len(self.locations)
+            m[:n] = (m[:n] & ~np.int64(1)) | (any_method & self.scope_members(scope)).astype(np.int64)
+            self._masks[key] = m
+        return m
+
     # ------------------------------------------------------------------ hold groups
     # Group and network holds are counted per hold group: the named groups in order, then one network
     # per channel (the enabled locations that serve it). See _kernels.py for how ATP reads them.

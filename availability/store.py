@@ -33,7 +33,9 @@ I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 T = TypeVar("T")
 
-_MAX_CHANNEL_KEY = 64  # ring-fence key = sku * 64 + channel (channels are bits of a uint64)
+# ring-fence key = sku * 2**20 + channel + 2**19: channels are 0..63, group holds -1 - hold group
+_MAX_CHANNEL_KEY = 1 << 20
+_CHANNEL_OFFSET = 1 << 19
 
 
 def _resolve_sku_atp(*args: Any) -> int:
@@ -391,7 +393,48 @@ class StockStore:
         return [
             (int(alloc[K.A_CHANNEL, k]), int(alloc[K.A_QUANTITY, k]), int(alloc[K.A_CONSUMED, k]))
             for k in range(lo, hi)
+            if alloc[K.A_CHANNEL, k] >= 0
         ]
+
+    def group_holds(self, s: int) -> dict[int, int]:
+        """Units held per hold group (see LocationTable.hold_group_index) of SKU s."""
+        g = self._g
+        if not 0 <= s < g.sku_capacity:
+            return {}
+        alloc = g.alloc
+        lo, hi = int(g.idx[s, K.ALLOC]), int(g.idx[s + 1, K.ALLOC])
+        return {
+            -1 - int(alloc[K.A_CHANNEL, k]): int(alloc[K.A_QUANTITY, k])
+            for k in range(lo, hi)
+            if alloc[K.A_CHANNEL, k] < 0 and alloc[K.A_QUANTITY, k] > 0
+        }
+
+    def group_hold_rows(self) -> tuple[I32, I32, I32]:
+        """(sku, hold group, units held) of every group hold."""
+        a = self._g.alloc
+        sel = (a[K.A_CHANNEL] < 0) & (a[K.A_QUANTITY] > 0)
+        return a[K.A_SKU, sel].copy(), (-1 - a[K.A_CHANNEL, sel]).astype(np.int32), a[K.A_QUANTITY, sel].copy()
+
+    def hold_atp(self, s: int, chan: int, scope: Scope = NETWORK) -> int:
+        """What a hold for a channel may take over a scope: like atp() but with every enabled location
+        that serves the channel eligible, whatever its methods (a hold is not a delivery promise)."""
+        st = self._state
+        g = st.gen
+        if not 0 <= s < g.sku_capacity:
+            return 0
+        return int(K.sku_atp(g.idx, g.pos, g.inb, g.alloc, st.network.hold_mask(chan, scope), s, chan, -1))
+
+    def add_group_hold(self, s: int, group: int, delta: int) -> None:
+        """Units held at a hold group go up (or down) by delta: in place when the row exists."""
+        g = self._g
+        if int(K.add_hold(g.idx, g.alloc, s, -1 - group, delta)):
+            return
+        if delta < 0:
+            raise InvalidArgument("hold", delta, "releasing a group hold that does not exist")
+        self.set_allocations(
+            np.array([s], np.int64), np.array([-1 - group], np.int64), np.array([delta], np.int64),
+            np.array([0], np.int64),
+        )
 
     def totals(self) -> tuple[int, int]:
         """(sum of on hand, sum of reserved) over every position: for invariant checks."""
@@ -413,9 +456,10 @@ class StockStore:
         )
 
     def allocation_rows(self) -> tuple[I32, I32, I32, I32]:
-        """(sku, channel, quantity, consumed) of every ring-fence."""
+        """(sku, channel, quantity, consumed) of every ring-fence (group holds excluded)."""
         a = self._g.alloc
-        return a[K.A_SKU].copy(), a[K.A_CHANNEL].copy(), a[K.A_QUANTITY].copy(), a[K.A_CONSUMED].copy()
+        sel = a[K.A_CHANNEL] >= 0
+        return a[K.A_SKU, sel], a[K.A_CHANNEL, sel], a[K.A_QUANTITY, sel], a[K.A_CONSUMED, sel]
 
     # ------------------------------------------------------------------ writes (callers serialise)
     def add_sku(self, sku: Sku) -> int:
@@ -503,8 +547,8 @@ class StockStore:
     def set_allocations(self, skus: I64, chans: I64, quantities: I64, consumed: I64) -> None:
         """Many ring-fences in one swap; consumed -1 keeps what was consumed (capped at the quantity)."""
         a = self._g.alloc
-        old_key = a[K.A_SKU].astype(np.int64) * _MAX_CHANNEL_KEY + a[K.A_CHANNEL]
-        new_key = np.asarray(skus, np.int64) * _MAX_CHANNEL_KEY + np.asarray(chans, np.int64)
+        old_key = a[K.A_SKU].astype(np.int64) * _MAX_CHANNEL_KEY + a[K.A_CHANNEL] + _CHANNEL_OFFSET
+        new_key = np.asarray(skus, np.int64) * _MAX_CHANNEL_KEY + np.asarray(chans, np.int64) + _CHANNEL_OFFSET
         if np.unique(new_key).shape[0] != new_key.shape[0]:
             raise InvalidArgument("allocations", "duplicate", "a (sku, channel) pair appears twice")
         qty = np.asarray(quantities, np.int64)

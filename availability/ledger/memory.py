@@ -58,8 +58,10 @@ from ..model import (
     check_id,
     check_quantity,
 )
+from ..reservations import LineMove, LineQuantity, Reservation, ReserveRequest
 from ..store import StockStore, StoreView
 from .base import ChangeBatch, ChangeListener, SafetyStockEntry
+from .holdbook import HoldBook, ReconcileReport
 
 MAX_EVENT_BATCH = 50_000
 _KEY = 1 << 20  # position key = sku * _KEY + location; locations are far fewer than 2**20
@@ -170,6 +172,7 @@ class MemoryLedger:
         max_future_ms: int = 24 * 3600 * 1000,
         max_remembered_events: int = 5_000_000,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        sweep_interval_s: float = 0.5,
     ) -> None:
         self._store = store
         self._lock = threading.RLock()
@@ -187,6 +190,8 @@ class MemoryLedger:
         self._meta = np.zeros(4, dtype=np.int64)
         self._window_start = -(2**62)
         self._reset_positions_state()
+        self.holds = HoldBook(self, clock_ms)
+        self.holds.start_sweeper(sweep_interval_s, self._lock)
 
     def _reset_positions_state(self) -> None:
         """Count times and the journal of recent deltas (see _kernels.apply_events). The newest event
@@ -222,6 +227,7 @@ class MemoryLedger:
         return unsubscribe
 
     def close(self) -> None:
+        self.holds.stop_sweeper()
         with self._lock:
             self._listeners.clear()
 
@@ -269,9 +275,7 @@ class MemoryLedger:
             return f"occurred_at={e.occurred_at}: more than {self.max_future_ms // 3_600_000}h in the future"
         return ""
 
-    def _columns(
-        self, events: Sequence[StockEvent], view: StoreView, now: int, *, checked: bool
-    ) -> _Columns | None:
+    def _columns(self, events: Sequence[StockEvent], view: StoreView, now: int, *, checked: bool) -> _Columns | None:
         """The events as columns with names resolved to indices, and the indices of suspects: events that
         may be malformed or name something unknown. Unless `checked`, whole-batch tests come first and
         any doubt (a bad id, a stray type) answers None: every event then takes the per-event checks."""
@@ -347,9 +351,7 @@ class MemoryLedger:
                 if prior is not None:
                     todo[j] = False
                     if prior == payloads[j]:
-                        results[live[j]] = EventResult(
-                            eid, EventOutcome.DUPLICATE, "event id already applied"
-                        )
+                        results[live[j]] = EventResult(eid, EventOutcome.DUPLICATE, "event id already applied")
                     else:
                         results[live[j]] = _reject(
                             events[live[j]], f"event_id={eid!r}: reused with a different payload"
@@ -363,19 +365,13 @@ class MemoryLedger:
                     in_batch[eid] = j
         for j in np.flatnonzero(todo & (li < 0)).tolist():
             todo[j] = False
-            results[live[j]] = _reject(
-                events[live[j]], f"location={events[live[j]].location!r}: unknown location"
-            )
+            results[live[j]] = _reject(events[live[j]], f"location={events[live[j]].location!r}: unknown location")
         for j in np.flatnonzero(todo & (ci == -2)).tolist():
             todo[j] = False
-            results[live[j]] = _reject(
-                events[live[j]], f"channel={events[live[j]].channel!r}: unknown channel"
-            )
+            results[live[j]] = _reject(events[live[j]], f"channel={events[live[j]].channel!r}: unknown channel")
 
         # 3. positions (and SKUs), made only for events that can apply: not for counts older than the window
-        window_start = max(
-            self._window_start, min(int(self._meta[K.M_HIGH_WATER]), now) - self.count_window_ms
-        )
+        window_start = max(self._window_start, min(int(self._meta[K.M_HIGH_WATER]), now) - self.count_window_ms)
         self._window_start = window_start
         sel = np.flatnonzero(todo)
         e_code, e_loc, e_qty, e_tms, e_chan = code[sel], li[sel], qty[sel], tms[sel], ci[sel]
@@ -465,13 +461,9 @@ class MemoryLedger:
             if first.outcome is EventOutcome.REJECTED:
                 results[live[j]] = _reject(events[live[j]], first.reason)
             elif payloads[j] == payloads[f]:
-                results[live[j]] = EventResult(
-                    ids[j], EventOutcome.DUPLICATE, "event id already in this batch"
-                )
+                results[live[j]] = EventResult(ids[j], EventOutcome.DUPLICATE, "event id already in this batch")
             else:
-                results[live[j]] = _reject(
-                    events[live[j]], f"event_id={ids[j]!r}: reused with a different payload"
-                )
+                results[live[j]] = _reject(events[live[j]], f"event_id={ids[j]!r}: reused with a different payload")
 
         moved = applied & (delta != 0)
         sold = applied & (e_code == K.E_SALE) & (e_chan >= 0)
@@ -621,12 +613,46 @@ class MemoryLedger:
 
     def load_snapshot(self, snapshot: Snapshot) -> int:
         with self._lock:
-            fresh = StockStore.from_snapshot(
-                snapshot, self._store.network.config, sequence=self._sequence + 1
-            )
+            fresh = StockStore.from_snapshot(snapshot, self._store.network.config, sequence=self._sequence + 1)
             self._store.replace_contents(fresh)
             self._reset_positions_state()
+            self.holds.reapply()
             return self._bump(np.zeros(0, np.int64), everything=True)
+
+    # ------------------------------------------------------------------ reservations
+    def reserve(self, request: ReserveRequest) -> Reservation:
+        with self._lock:
+            return self.holds.reserve(request)
+
+    def confirm(self, reservation_id: str, moves: tuple[LineMove, ...] = ()) -> Reservation:
+        with self._lock:
+            return self.holds.confirm(reservation_id, moves)
+
+    def extend(self, reservation_id: str, ttl_ms: int) -> Reservation:
+        with self._lock:
+            return self.holds.extend(reservation_id, ttl_ms)
+
+    def release(
+        self, reservation_id: str, lines: tuple[LineQuantity, ...] = (), operation_id: str = ""
+    ) -> Reservation:
+        with self._lock:
+            return self.holds.release(reservation_id, lines, operation_id)
+
+    def fulfill(self, reservation_id: str, lines: tuple[LineQuantity, ...], operation_id: str = "") -> Reservation:
+        with self._lock:
+            return self.holds.fulfill(reservation_id, lines, operation_id)
+
+    def get_reservation(self, reservation_id: str) -> Reservation:
+        with self._lock:
+            return self.holds.get(reservation_id)
+
+    def expire_due(self, now_ms: int | None = None) -> int:
+        with self._lock:
+            return self.holds.expire_due(now_ms)
+
+    def reconcile(self, *, repair: bool = False, skus: frozenset[str] = frozenset()) -> ReconcileReport:
+        with self._lock:
+            return self.holds.reconcile(repair=repair, skus=skus)
 
     def _bump(self, skus: I64, everything: bool = False) -> int:
         self._sequence += 1

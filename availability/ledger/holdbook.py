@@ -1,0 +1,502 @@
+"""Reservations of the embedded ledger: the state machine of availability/reservations.py plus the stock
+checks and the counter changes, all under the ledger's lock.
+
+All-or-nothing: every line is checked and applied tentatively in request order (later lines of the same
+SKU see the earlier ones); if any line is short, the applied ones are rolled back before the lock is
+released and every shortfall is reported. Readers may see a tentative hold for that instant, which only
+ever lowers ATP, never raises it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import AlreadyExists, InsufficientStock, InvalidArgument, NotFound, Shortfall
+from ..locations import LocationTable, Scope
+from ..model import check_id
+from ..reservations import (
+    NETWORK_GROUP,
+    HoldDelta,
+    LineMove,
+    LineQuantity,
+    Reservation,
+    ReservationRecord,
+    ReservationStatus,
+    ReserveRequest,
+    apply_confirm,
+    apply_expire,
+    apply_extend,
+    apply_fulfill,
+    apply_release,
+    new_record,
+    reserve_deltas,
+)
+from .base import ChangeBatch
+
+if TYPE_CHECKING:
+    from .memory import MemoryLedger
+
+I64 = npt.NDArray[np.int64]
+CLOSED_RETENTION_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Inconsistency:
+    sku: str
+    place: str
+    counter: str  # reserved | group_hold
+    expected: int
+    found: int
+    reservations: tuple[str, ...]
+    repaired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    inconsistencies: list[Inconsistency]
+    positions_checked: int
+    reservations_checked: int
+    sequence: int
+
+
+class HoldBook:
+    def __init__(self, ledger: MemoryLedger, clock_ms: Callable[[], int]) -> None:
+        self._ledger = ledger
+        self._clock_ms = clock_ms
+        self._records: dict[str, ReservationRecord] = {}
+        self._fenced: dict[tuple[str, str, str], int] = {}  # (rid, sku, place) -> ring-fence units consumed
+        self._deadlines: list[tuple[int, str]] = []
+        self._scopes: dict[tuple[int, int], Scope] = {}
+        self._members: dict[tuple[int, int], npt.NDArray[np.bool_]] = {}
+        self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ helpers
+    def _network(self) -> LocationTable:
+        return self._ledger.store.network
+
+    def _scope_of_group(self, net: LocationTable, g: int) -> Scope:
+        key = (id(net), g)
+        sc = self._scopes.get(key)
+        if sc is None:
+            sc = Scope.of_group(net.group_list[g].id) if g < len(net.group_list) else Scope()
+            self._scopes[key] = sc
+        return sc
+
+    def _scope_of_location(self, net: LocationTable, li: int) -> Scope:
+        key = (id(net), -1 - li)
+        sc = self._scopes.get(key)
+        if sc is None:
+            sc = Scope.of_locations((net.index.id(li),))
+            self._scopes[key] = sc
+        return sc
+
+    def _group_members(self, net: LocationTable, g: int) -> npt.NDArray[np.bool_]:
+        key = (id(net), g)
+        m = self._members.get(key)
+        if m is None:
+            m = net.hold_group_members(g)
+            self._members[key] = m
+        return m
+
+    def _group_channel(self, net: LocationTable, g: int, chan: int) -> int:
+        """The channel whose eligibility defines a hold group: its own for a channel network."""
+        return g - len(net.group_list) if g >= len(net.group_list) else chan
+
+    def _available(self, s: int, chan: int, li: int, g: int) -> int:
+        """What a new hold of SKU s for `chan` may take at location li (g < 0) or hold group g, leaving
+        every existing group hold that encloses it coverable."""
+        store = self._ledger.store
+        net = store.network
+        if li >= 0:
+            avail = store.hold_atp(s, chan, self._scope_of_location(net, li))
+            inside = np.zeros(len(net), dtype=np.bool_)
+            inside[li] = True
+        else:
+            avail = store.hold_atp(s, chan, self._scope_of_group(net, g))
+            inside = self._group_members(net, g)
+        for g2 in store.group_holds(s):
+            if g2 == g:
+                continue
+            outer = self._group_members(net, g2)
+            if not bool(np.any(inside & ~outer)):
+                c2 = self._group_channel(net, g2, chan)
+                avail = min(avail, store.hold_atp(s, c2, self._scope_of_group(net, g2)))
+        return max(avail, 0)
+
+    def _apply(self, s: int, li: int, g: int, d_held: int, d_on_hand: int = 0) -> None:
+        store = self._ledger.store
+        if li >= 0:
+            slots = store.ensure_slots(np.array([s], np.int64), np.array([li], np.int64))
+            store.apply_deltas(
+                slots, np.array([d_on_hand], np.int64), np.array([d_held], np.int64), self._ledger._sequence
+            )
+        else:
+            store.add_group_hold(s, g, d_held)
+
+    def _resolve(self, chan: int, sku: str, place: str, at_location: bool) -> tuple[int, int, int]:
+        """(sku index or -1, location index or -1, hold group or -1) of a line."""
+        net = self._network()
+        s = self._ledger.store.skus.get(sku)
+        if at_location:
+            li = net.index.get(place)
+            if li is None:
+                raise InvalidArgument("location", place, "unknown location")
+            return (-1 if s is None else s), li, -1
+        return (-1 if s is None else s), -1, net.hold_group_index(place, chan)
+
+    def _commit(self, rec: ReservationRecord, deltas: list[HoldDelta]) -> int:
+        """Apply the counter changes of a transition, bump the sequence and publish the change records."""
+        led = self._ledger
+        chan = self._network().channel_index(rec.channel)
+        skus: list[int] = []
+        locs: list[int] = []
+        d_oh: list[int] = []
+        d_rs: list[int] = []
+        touched: list[int] = []
+        for d in deltas:
+            s, li, g = self._resolve(chan, d.sku, d.place, d.at_location)
+            if s < 0:
+                continue
+            self._apply(s, li, g, d.d_held, d.d_on_hand)
+            if li >= 0:
+                skus.append(s)
+                locs.append(li)
+                d_oh.append(d.d_on_hand)
+                d_rs.append(d.d_held)
+            else:
+                touched.append(s)
+            if d.d_held < 0 and d.d_on_hand == 0:
+                self._give_back_fence(rec, d, s, chan)
+        led._sequence += 1
+        seq = led._sequence
+        led.store.sequence = seq
+        rec.sequence = seq
+        n = len(skus)
+        led._publish(
+            ChangeBatch(
+                sequence=seq,
+                sku=np.array(skus, np.int64),
+                loc=np.array(locs, np.int64),
+                d_on_hand=np.array(d_oh, np.int64),
+                d_reserved=np.array(d_rs, np.int64),
+                seq=np.full(n, seq, np.int64),
+                skus_touched=np.array(touched, np.int64),
+            )
+        )
+        return seq
+
+    def _give_back_fence(self, rec: ReservationRecord, d: HoldDelta, s: int, chan: int) -> None:
+        key = (rec.reservation_id, d.sku, d.place)
+        fenced = self._fenced.get(key, 0)
+        back = min(fenced, -d.d_held)
+        if back > 0:
+            self._ledger.store.release_allocation(s, chan, back)
+            self._fenced[key] = fenced - back
+
+    def _get(self, reservation_id: str) -> ReservationRecord:
+        check_id("reservation_id", reservation_id)
+        rec = self._records.get(reservation_id)
+        if rec is None:
+            raise NotFound("reservation", reservation_id)
+        return rec
+
+    # ------------------------------------------------------------------ operations (callers hold the lock)
+    def reserve(self, req: ReserveRequest) -> Reservation:
+        req.validate()
+        prior = self._records.get(req.reservation_id)
+        if prior is not None:
+            if prior.payload == req.payload_key():
+                return prior.view()
+            raise AlreadyExists("reservation", req.reservation_id)
+        net = self._network()
+        store = self._ledger.store
+        chan = net.channel_index(req.channel)
+        resolved: list[tuple[int, int, int]] = []
+        for i, ln in enumerate(req.lines):
+            if ln.location:
+                li = net.index.get(ln.location)
+                if li is None:
+                    raise InvalidArgument(f"lines[{i}].location", ln.location, "unknown location")
+                si = store.skus.get(ln.sku)
+                resolved.append((-1 if si is None else si, li, -1))
+            else:
+                if ln.group and ln.group not in net.groups:
+                    raise InvalidArgument(f"lines[{i}].group", ln.group, "unknown location group")
+                g = net.hold_group_index(ln.group or NETWORK_GROUP, chan)
+                si = store.skus.get(ln.sku)
+                resolved.append((-1 if si is None else si, -1, g))
+        applied: list[tuple[int, int, int, int]] = []
+        short: list[Shortfall] = []
+        for i, (ln, (s, li, g)) in enumerate(zip(req.lines, resolved, strict=True)):
+            avail = 0 if s < 0 else self._available(s, chan, li, g)
+            if ln.quantity > avail:
+                short.append(Shortfall(i, ln.sku, ln.target, ln.quantity, avail))
+                continue
+            self._apply(s, li, g, ln.quantity)
+            applied.append((s, li, g, ln.quantity))
+        if short:
+            for s, li, g, q in reversed(applied):
+                self._apply(s, li, g, -q)
+            raise InsufficientStock(short)
+        now = self._clock_ms()
+        rec = new_record(req, now, {ln.location: True for ln in req.lines if ln.location})
+        # the holds are applied already: commit only publishes them and consumes the channel's fence
+        for ln, (s, _li, _g) in zip(req.lines, resolved, strict=True):
+            took = store.consume_allocation(s, chan, ln.quantity)
+            if took:
+                self._fenced[(req.reservation_id, ln.sku, ln.target)] = took
+        self._publish_applied(rec, reserve_deltas(rec), resolved)
+        self._records[req.reservation_id] = rec
+        heapq.heappush(self._deadlines, (rec.expires_at_ms, req.reservation_id))
+        return rec.view()
+
+    def _publish_applied(
+        self, rec: ReservationRecord, deltas: list[HoldDelta], resolved: list[tuple[int, int, int]]
+    ) -> None:
+        led = self._ledger
+        led._sequence += 1
+        seq = led._sequence
+        led.store.sequence = seq
+        rec.sequence = seq
+        loc_rows = [(s, li, d.d_held) for d, (s, li, _g) in zip(deltas, resolved, strict=True) if li >= 0]
+        n = len(loc_rows)
+        led._publish(
+            ChangeBatch(
+                sequence=seq,
+                sku=np.array([r[0] for r in loc_rows], np.int64),
+                loc=np.array([r[1] for r in loc_rows], np.int64),
+                d_on_hand=np.zeros(n, np.int64),
+                d_reserved=np.array([r[2] for r in loc_rows], np.int64),
+                seq=np.full(n, seq, np.int64),
+                skus_touched=np.array([s for s, li, _g in resolved if li < 0], np.int64),
+            )
+        )
+
+    def confirm(self, reservation_id: str, moves: tuple[LineMove, ...] = ()) -> Reservation:
+        rec = self._get(reservation_id)
+        net = self._network()
+        is_location = {loc: True for mv in moves for loc, _q in mv.to if loc in net.index}
+        out, deltas = apply_confirm(rec, moves, is_location)
+        if out is rec:
+            return rec.view()
+        chan = net.channel_index(rec.channel)
+        # the group part goes first so the location holds can use the units it frees
+        releases = [d for d in deltas if d.d_held < 0]
+        takes = [d for d in deltas if d.d_held > 0]
+        done: list[tuple[int, int, int, int]] = []
+        for d in releases:
+            s, li, g = self._resolve(chan, d.sku, d.place, d.at_location)
+            self._apply(s, li, g, d.d_held)
+            done.append((s, li, g, d.d_held))
+        short: list[Shortfall] = []
+        for i, d in enumerate(takes):
+            s, li, g = self._resolve(chan, d.sku, d.place, d.at_location)
+            avail = 0 if s < 0 else self._available(s, chan, li, g)
+            if d.d_held > avail:
+                short.append(Shortfall(i, d.sku, d.place, d.d_held, avail))
+                continue
+            self._apply(s, li, g, d.d_held)
+            done.append((s, li, g, d.d_held))
+        if short:
+            for s, li, g, q in reversed(done):
+                self._apply(s, li, g, -q)
+            raise InsufficientStock(short)
+        # holds applied: undo and let _commit apply and publish them in one place
+        for s, li, g, q in reversed(done):
+            self._apply(s, li, g, -q)
+        # a moved line keeps the ring-fence it consumed: re-key it to the new lines, in order
+        for mv in moves:
+            fenced = self._fenced.pop((reservation_id, mv.sku, mv.place), 0)
+            for loc, q in mv.to:
+                take = min(fenced, q)
+                if take:
+                    key = (reservation_id, mv.sku, loc)
+                    self._fenced[key] = self._fenced.get(key, 0) + take
+                    fenced -= take
+        self._commit_no_fence(out, deltas)
+        self._records[reservation_id] = out
+        return out.view()
+
+    def _commit_no_fence(self, rec: ReservationRecord, deltas: list[HoldDelta]) -> None:
+        saved = self._fenced
+        self._fenced = {}
+        try:
+            self._commit(rec, deltas)
+        finally:
+            self._fenced = saved
+
+    def extend(self, reservation_id: str, ttl_ms: int) -> Reservation:
+        rec = self._get(reservation_id)
+        out = apply_extend(rec, ttl_ms, self._clock_ms())
+        led = self._ledger
+        led._sequence += 1
+        out.sequence = led._sequence
+        led.store.sequence = led._sequence
+        self._records[reservation_id] = out
+        heapq.heappush(self._deadlines, (out.expires_at_ms, reservation_id))
+        return out.view()
+
+    def release(self, reservation_id: str, lines: tuple[LineQuantity, ...] = (), operation_id: str = "") -> Reservation:
+        rec = self._get(reservation_id)
+        out, deltas = apply_release(rec, lines, operation_id)
+        if out is rec:
+            return rec.view()
+        self._commit(out, deltas)
+        self._records[reservation_id] = out
+        return out.view()
+
+    def fulfill(self, reservation_id: str, lines: tuple[LineQuantity, ...], operation_id: str = "") -> Reservation:
+        rec = self._get(reservation_id)
+        out, deltas = apply_fulfill(rec, lines, operation_id)
+        if out is rec:
+            return rec.view()
+        self._commit(out, deltas)
+        self._records[reservation_id] = out
+        return out.view()
+
+    def get(self, reservation_id: str) -> Reservation:
+        return self._get(reservation_id).view()
+
+    def expire_due(self, now_ms: int | None = None) -> int:
+        """Expire every held reservation whose deadline has passed; idempotent. Returns how many."""
+        now = self._clock_ms() if now_ms is None else now_ms
+        n = 0
+        while self._deadlines and self._deadlines[0][0] <= now:
+            expires, rid = heapq.heappop(self._deadlines)
+            rec = self._records.get(rid)
+            if rec is None or rec.status is not ReservationStatus.HELD or rec.expires_at_ms != expires:
+                continue  # confirmed, closed or extended since this deadline was queued
+            out, deltas = apply_expire(rec)
+            self._commit(out, deltas)
+            self._records[rid] = out
+            n += 1
+        return n
+
+    def forget_closed(self, now_ms: int) -> None:
+        horizon = now_ms - CLOSED_RETENTION_MS
+        for rid in [
+            r
+            for r, rec in self._records.items()
+            if rec.status not in (ReservationStatus.HELD, ReservationStatus.CONFIRMED) and rec.created_at_ms < horizon
+        ]:
+            del self._records[rid]
+
+    def open_records(self) -> list[ReservationRecord]:
+        return [r for r in self._records.values() if r.status in (ReservationStatus.HELD, ReservationStatus.CONFIRMED)]
+
+    def reapply(self) -> None:
+        """After a snapshot load: put every open hold back on the fresh counters."""
+        for rec in self.open_records():
+            chan = self._network().channel_index(rec.channel)
+            for (sku, place), st in rec.lines.items():
+                if st.held:
+                    s, li, g = self._resolve(chan, sku, place, rec.at_location[(sku, place)])
+                    if s >= 0:
+                        self._apply(s, li, g, st.held)
+
+    # ------------------------------------------------------------------ reconcile
+    def reconcile(self, *, repair: bool, skus: frozenset[str] = frozenset()) -> ReconcileReport:
+        """Recompute reserved counters and group holds from the open reservation records, list every
+        difference and, with repair, set the counters to what the records say (a recorded change)."""
+        store = self._ledger.store
+        net = store.network
+        exp_loc: dict[tuple[int, int], int] = {}
+        exp_grp: dict[tuple[int, int], int] = {}
+        who: dict[tuple[str, int, int], list[str]] = {}
+        records = self.open_records()
+        for rec in records:
+            chan = net.channel_index(rec.channel)
+            for (sku, place), st in rec.lines.items():
+                if not st.held or (skus and sku not in skus):
+                    continue
+                s, li, g = self._resolve(chan, sku, place, rec.at_location[(sku, place)])
+                if s < 0:
+                    continue
+                if li >= 0:
+                    exp_loc[(s, li)] = exp_loc.get((s, li), 0) + st.held
+                    who.setdefault(("l", s, li), []).append(rec.reservation_id)
+                else:
+                    exp_grp[(s, g)] = exp_grp.get((s, g), 0) + st.held
+                    who.setdefault(("g", s, g), []).append(rec.reservation_id)
+        found_loc: dict[tuple[int, int], int] = {}
+        g_state = store.generation
+        n_sku = len(store.skus)
+        checked = 0
+        for s in range(n_sku):
+            if skus and store.skus.id(s) not in skus:
+                continue
+            a = int(g_state.idx[s, 0])
+            u = int(g_state.idx[s, 1])
+            checked += u
+            reserved = g_state.pos[1, a : a + u].astype(np.int64) - g_state.pos[2, a : a + u]
+            for k in np.flatnonzero(reserved):
+                found_loc[(s, int(g_state.pos[0, a + k]))] = int(reserved[k])
+        gs, gg, gq = store.group_hold_rows()
+        found_grp = {
+            (int(s), int(g)): int(q)
+            for s, g, q in zip(gs, gg, gq, strict=True)
+            if not skus or store.skus.id(int(s)) in skus
+        }
+        out: list[Inconsistency] = []
+        for key in sorted(set(exp_loc) | set(found_loc)):
+            e, f = exp_loc.get(key, 0), found_loc.get(key, 0)
+            if e != f:
+                s, li = key
+                if repair:
+                    self._apply(s, li, -1, e - f)
+                out.append(
+                    Inconsistency(
+                        store.skus.id(s), net.index.id(li), "reserved", e, f, tuple(who.get(("l", s, li), ())), repair
+                    )
+                )
+        for key in sorted(set(exp_grp) | set(found_grp)):
+            e, f = exp_grp.get(key, 0), found_grp.get(key, 0)
+            if e != f:
+                s, g = key
+                if repair:
+                    self._apply(s, -1, g, e - f)
+                place = (
+                    net.group_list[g].id
+                    if g < len(net.group_list)
+                    else (f"{NETWORK_GROUP}:{net.channels.id(g - len(net.group_list))}")
+                )
+                out.append(
+                    Inconsistency(store.skus.id(s), place, "group_hold", e, f, tuple(who.get(("g", s, g), ())), repair)
+                )
+        led = self._ledger
+        if repair and out:
+            led._sequence += 1
+            led.store.sequence = led._sequence
+            led._publish(
+                ChangeBatch(
+                    sequence=led._sequence, skus_touched=np.array([store.skus.get(i.sku) for i in out], np.int64)
+                )
+            )
+        return ReconcileReport(out, checked, len(records), led._sequence)
+
+    # ------------------------------------------------------------------ expiry sweeper
+    def start_sweeper(self, interval_s: float, lock: threading.RLock) -> None:
+        if self._sweeper is not None or interval_s <= 0:
+            return
+
+        def run() -> None:
+            while not self._stop.wait(interval_s):
+                with lock:
+                    self.expire_due()
+
+        self._sweeper = threading.Thread(target=run, name="omniroute-expiry", daemon=True)
+        self._sweeper.start()
+
+    def stop_sweeper(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+            self._sweeper = None
