@@ -69,18 +69,10 @@ class ReserveRequest:
                 check_id(f"lines[{i}].group", line.group)
             key = (line.sku, line.target)
             if key in seen:
-                raise InvalidArgument(
-                    f"lines[{i}]", f"{line.sku}@{line.target}", "duplicate line (same SKU and place)"
-                )
+                raise InvalidArgument(f"lines[{i}]", f"{line.sku}@{line.target}", "duplicate line (same SKU and place)")
             seen.add(key)
-        if (
-            isinstance(self.ttl_ms, bool)
-            or not isinstance(self.ttl_ms, int)
-            or not 0 < self.ttl_ms <= MAX_TTL_MS
-        ):
-            raise InvalidArgument(
-                "ttl_ms", self.ttl_ms, f"must be an integer in (0, {MAX_TTL_MS}] milliseconds"
-            )
+        if isinstance(self.ttl_ms, bool) or not isinstance(self.ttl_ms, int) or not 0 < self.ttl_ms <= MAX_TTL_MS:
+            raise InvalidArgument("ttl_ms", self.ttl_ms, f"must be an integer in (0, {MAX_TTL_MS}] milliseconds")
 
     def payload_key(self) -> tuple[object, ...]:
         """What must match for a retry with the same id to be the same request (TTL excluded: a retry
@@ -129,6 +121,25 @@ class Reservation:
     @property
     def held(self) -> int:
         return sum(ln.held for ln in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Inconsistency:
+    sku: str
+    place: str
+    counter: str  # reserved | group_hold
+    expected: int
+    found: int
+    reservations: tuple[str, ...]
+    repaired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    inconsistencies: list[Inconsistency]
+    positions_checked: int
+    reservations_checked: int
+    sequence: int
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -329,7 +340,7 @@ def apply_release(
     for i, lq in enumerate(lines):
         st = out.lines[(lq.sku, lq.place)]
         if want[(lq.sku, lq.place)] > st.held:
-                raise FailedPrecondition(
+            raise FailedPrecondition(
                 f"lines[{i}]: cannot release {want[(lq.sku, lq.place)]} of {lq.sku}@{lq.place}: {st.held} held"
             )
     for (sku, place), q in want.items():
@@ -358,14 +369,14 @@ def apply_fulfill(
     for i, lq in enumerate(lines):
         _line(out, i, lq)
         if not out.at_location[(lq.sku, lq.place)]:
-                raise FailedPrecondition(
+            raise FailedPrecondition(
                 f"lines[{i}]: {lq.sku}@{lq.place} is held at a group; confirm it to locations before fulfilling"
             )
         want[(lq.sku, lq.place)] = want.get((lq.sku, lq.place), 0) + lq.quantity
     for i, lq in enumerate(lines):
         st = out.lines[(lq.sku, lq.place)]
         if want[(lq.sku, lq.place)] > st.held:
-                raise FailedPrecondition(
+            raise FailedPrecondition(
                 f"lines[{i}]: cannot fulfil {want[(lq.sku, lq.place)]} of {lq.sku}@{lq.place}: {st.held} held"
             )
     deltas = []
@@ -411,7 +422,7 @@ def apply_confirm(
                 raise InvalidArgument(f"moves[{i}].to[{j}].location", loc, "unknown location")
             total += q
         if total > st.held:
-                raise FailedPrecondition(f"moves[{i}]: moving {total} of {mv.sku}@{mv.place} but {st.held} held")
+            raise FailedPrecondition(f"moves[{i}]: moving {total} of {mv.sku}@{mv.place} but {st.held} held")
         st.held -= total
         deltas.append(HoldDelta(mv.sku, mv.place, False, -total))
         if st.held == 0 and st.fulfilled == 0 and st.released == 0:

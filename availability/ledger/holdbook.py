@@ -12,7 +12,6 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,8 +23,10 @@ from ..model import check_id
 from ..reservations import (
     NETWORK_GROUP,
     HoldDelta,
+    Inconsistency,
     LineMove,
     LineQuantity,
+    ReconcileReport,
     Reservation,
     ReservationRecord,
     ReservationStatus,
@@ -45,25 +46,6 @@ if TYPE_CHECKING:
 
 I64 = npt.NDArray[np.int64]
 CLOSED_RETENTION_MS = 24 * 3600 * 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Inconsistency:
-    sku: str
-    place: str
-    counter: str  # reserved | group_hold
-    expected: int
-    found: int
-    reservations: tuple[str, ...]
-    repaired: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileReport:
-    inconsistencies: list[Inconsistency]
-    positions_checked: int
-    reservations_checked: int
-    sequence: int
 
 
 class HoldBook:

@@ -58,10 +58,10 @@ from ..model import (
     check_id,
     check_quantity,
 )
-from ..reservations import LineMove, LineQuantity, Reservation, ReserveRequest
+from ..reservations import LineMove, LineQuantity, ReconcileReport, Reservation, ReserveRequest
 from ..store import StockStore, StoreView
 from .base import ChangeBatch, ChangeListener, SafetyStockEntry
-from .holdbook import HoldBook, ReconcileReport
+from .holdbook import HoldBook
 
 MAX_EVENT_BATCH = 50_000
 _KEY = 1 << 20  # position key = sku * _KEY + location; locations are far fewer than 2**20
