@@ -11,15 +11,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OMNIROUTE_PORT=50051
 
 RUN useradd --create-home --uid 10001 omniroute
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY availability ./availability
-COPY router ./router
-COPY omniroute ./omniroute
-RUN pip install . && rm -rf /root/.cache
+COPY pyproject.toml README.md /src/
+COPY availability /src/availability
+COPY router /src/router
+COPY omniroute /src/omniroute
+# The sources go once installed: numba keys its on-disk cache by the importing file's path, so the
+# warm-up below must import the installed package, exactly as `omniroute serve` will.
+RUN pip install /src && rm -rf /src /root/.cache
 
 USER omniroute
-# Compile the numba kernels into the user's cache once, at build time, not on the first request.
+WORKDIR /home/omniroute
+# Compile the numba kernels into the user's cache at build time (about 10 s), not on the first start.
 RUN python -c "from availability import _kernels; _kernels.warm_up()"
 
 EXPOSE 50051
