@@ -90,6 +90,16 @@ def main() -> None:
 )
 @click.option("--demo-size", default=None, help="Demo network size without --data (env OMNIROUTE_DEMO_SIZE).")
 @click.option("--demo-seed", default=None, help="Demo network seed (env OMNIROUTE_DEMO_SEED).")
+@click.option(
+    "--redis",
+    "--redis-url",
+    "redis_url",
+    default=None,
+    help="Use the Redis ledger at this URL, shared by every replica (env OMNIROUTE_REDIS_URL).",
+)
+@click.option(
+    "--redis-prefix", default=None, help="Key prefix of the Redis ledger (env OMNIROUTE_REDIS_PREFIX)."
+)
 def serve(**flags: str | None) -> None:
     """Run the gRPC server. Without --data: the embedded ledger with a generated demo network."""
     try:
@@ -99,11 +109,13 @@ def serve(**flags: str | None) -> None:
     if config.data_dir is not None and not config.data_dir.is_dir():
         raise click.UsageError(f"--data {config.data_dir}: not a directory")
 
-    from .server import ServerError, demo_loader, run, snapshot_loader
+    from .server import ServerError, demo_loader, redis_loader, run, snapshot_loader
 
     console = _err_console()
     loader: Callable[[], Any]
-    if config.data_dir is not None:
+    if config.redis_url is not None:
+        loader = redis_loader(config)
+    elif config.data_dir is not None:
         loader = snapshot_loader(config.data_dir)
     elif console.is_terminal:
         loader = _demo_with_progress(config, console, demo_loader)
@@ -128,6 +140,65 @@ def _demo_with_progress(config: ServerConfig, console: Console, demo_loader: Any
             return demo_loader(config.demo_size, config.demo_seed, progress=report)()
 
     return load
+
+
+# ---------------------------------------------------------------------------------------------- load
+@main.command()
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The snapshot directory to load.",
+)
+@click.option(
+    "--redis",
+    "--redis-url",
+    "redis_url",
+    default=lambda: os.environ.get("OMNIROUTE_REDIS_URL"),
+    show_default="$OMNIROUTE_REDIS_URL",
+    help="The Redis ledger to load into, e.g. redis://127.0.0.1:6379/0.",
+)
+@click.option(
+    "--prefix",
+    default=lambda: os.environ.get("OMNIROUTE_REDIS_PREFIX", "omniroute"),
+    show_default="$OMNIROUTE_REDIS_PREFIX or omniroute",
+    help="Key prefix of the ledger.",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Partitions of a new ledger (default 1); a ledger keeps the count it was created with.",
+)
+def load(data_dir: Path, redis_url: str | None, prefix: str, partitions: int | None) -> None:
+    """Load a snapshot into the Redis ledger; running replicas switch to it by themselves."""
+    if not redis_url:
+        raise click.UsageError("--redis URL (or OMNIROUTE_REDIS_URL) is required")
+    from availability.errors import OmnirouteError
+    from availability.ingest import load_snapshot
+    from availability.ledger.redis import load_into_redis
+    from availability.ledger.scripts import redacted
+
+    console = _err_console()
+    try:
+        with _progress(console) as bar:
+            task = bar.add_task(f"reading {data_dir}", total=1.0, detail="")
+            snapshot = load_snapshot(data_dir)
+            bar.update(task, description=f"writing to {redacted(redis_url)}", completed=0.0)
+
+            def report(stage: str, fraction: float) -> None:
+                bar.update(task, completed=fraction, detail=stage)
+
+            done = load_into_redis(redis_url, snapshot, prefix=prefix, partitions=partitions, progress=report)
+    except OmnirouteError as err:
+        raise click.ClickException(str(err)) from None
+    rate = done.positions / done.seconds if done.seconds > 0 else 0.0
+    console.print(
+        f"loaded {len(snapshot.skus):,} SKUs and {done.positions:,} positions into {redacted(redis_url)} "
+        f"(prefix {prefix!r}, generation {done.generation}, {done.partitions} partitions) "
+        f"in {done.seconds:.1f} s ({rate:,.0f} positions/s)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- availability

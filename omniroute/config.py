@@ -44,6 +44,9 @@ class ServerConfig:
     feed_channel: str = "web"
     demo_size: str = "demo"
     demo_seed: int = 7
+    # The Redis ledger (shared by every replica) instead of the embedded one, e.g. redis://host:6379/0.
+    redis_url: str | None = None
+    redis_prefix: str = "omniroute"
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host or any(c.isspace() for c in self.host):
@@ -76,6 +79,10 @@ class ServerConfig:
             raise ConfigError("demo_size", self.demo_size, "must be a size name such as 'demo'")
         if isinstance(self.demo_seed, bool) or not isinstance(self.demo_seed, int):
             raise ConfigError("demo_seed", self.demo_seed, "must be an integer")
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("redis_url", self.redis_url, "must be a redis://, rediss:// or unix:// URL")
+        if not self.redis_prefix or any(c in self.redis_prefix for c in "{} \n*?[]"):
+            raise ConfigError("redis_prefix", self.redis_prefix, "must be non-empty, without braces or spaces")
 
     @property
     def max_message_bytes(self) -> int:
@@ -161,4 +168,6 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "feed_channel": _text,
     "demo_size": _text,
     "demo_seed": _int,
+    "redis_url": _text,
+    "redis_prefix": _text,
 }

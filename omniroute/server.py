@@ -41,6 +41,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from availability.ledger import Ledger
+from availability.model import Snapshot
 
 from .config import ServerConfig
 from .runtime import Runtime
@@ -129,7 +130,46 @@ def snapshot_loader(directory: Path) -> LedgerLoader:
     return load
 
 
+def redis_loader(config: ServerConfig) -> LedgerLoader:
+    """The Redis ledger at `config.redis_url`: this replica rebuilds its read model from Redis. A Redis
+    that does not hold the ledger yet gets the --data snapshot (else the demo network) as its first
+    generation; a populated one is used as it is (`omniroute load` replaces its contents)."""
+
+    def bootstrap() -> Snapshot:
+        if config.data_dir is not None:
+            from availability.ingest import load_snapshot
+
+            return load_snapshot(config.data_dir)
+        from omniroute.networkgen import generate_network
+
+        return generate_network(config.demo_size, seed=config.demo_seed, base_date=date.today())
+
+    def load() -> Ledger:
+        from availability.ledger.redis import RedisLedger
+        from availability.ledger.scripts import redacted
+
+        assert config.redis_url is not None
+        started = time.perf_counter()
+        ledger = RedisLedger(config.redis_url, prefix=config.redis_prefix, snapshot=bootstrap)
+        store = ledger.store
+        log.info(
+            "Redis ledger at %s (prefix %r, %d partitions): %d locations, %d SKUs, %d positions in %.1f s",
+            redacted(config.redis_url),
+            config.redis_prefix,
+            ledger.partitions,
+            len(store.network),
+            len(store.skus),
+            store.position_count,
+            time.perf_counter() - started,
+        )
+        return ledger
+
+    return load
+
+
 def loader_for(config: ServerConfig) -> LedgerLoader:
+    if config.redis_url is not None:
+        return redis_loader(config)
     if config.data_dir is not None:
         return snapshot_loader(config.data_dir)
     return demo_loader(config.demo_size, config.demo_seed)
@@ -290,7 +330,8 @@ def _remove_stale_socket(path: Path) -> None:
 
 async def serve(config: ServerConfig, load: LedgerLoader | None = None) -> None:
     """Run until SIGTERM or SIGINT, then drain for the grace period and return."""
-    server = OmnirouteServer(config, load or loader_for(config))
+    backend = "redis" if config.redis_url is not None else "memory"
+    server = OmnirouteServer(config, load or loader_for(config), backend=backend)
     await server.start()
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()

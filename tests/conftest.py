@@ -8,11 +8,13 @@ it under either profile.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from availability import _kernels
+from tests.support.redis_server import RedisServer
 
 # Deadlines off: the first example of a test may pay for loading compiled kernels from numba's cache.
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -24,3 +26,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 def _compiled_kernels() -> None:
     """Compile (or load) every kernel up front, so no test's timing or deadline includes it."""
     _kernels.warm_up()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free port of 127.0.0.1 for the whole session (never the shared one on
+    6379, never a fake); started on first use only. Tests flush what they wrote."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()

@@ -1,0 +1,16 @@
+--[[ Announce a new catalogue version (an upsert of locations) in ONE partition's stream, so every
+replica re-reads `<prefix>:g<G>:network` before any later record of this partition.
+KEYS  1 partition meta, 2 change stream
+ARGV  1 generation expected, 2 stream MAXLEN, 3 catalogue version
+Reply {0, gen, seq before, seq after} or {-1, live generation}. ]]
+
+local meta = redis.call('HMGET', KEYS[1], 'gen', 'seq')
+if meta[1] ~= ARGV[1] then
+  return {-1, meta[1] or ''}
+end
+local seq0 = tonumber(meta[2]) or 0
+local seq = seq0 + 1
+redis.call('HSET', KEYS[1], 'seq', seq)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], string.format('%d-0', seq), 'k', 'n',
+  'p', string.format('%d', seq0), 'g', ARGV[1], 'v', ARGV[3])
+return {0, ARGV[1], seq0, seq}

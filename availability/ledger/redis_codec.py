@@ -1,0 +1,210 @@
+"""What the Redis ledger stores and streams, as bytes: packed rows (numpy dtypes that match the Lua
+`struct` formats of lua/*.lua), change records read back from the streams, the catalogue as JSON, and
+the integer lists the read script returns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import time
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..locations import LocationTable
+from ..model import AtpConfig, Channel, Location, LocationGroup, LocationType, Method
+
+I64 = npt.NDArray[np.int64]
+
+# '<BBi4i4i4i8h' in events.lua: one entry of an event call
+ENTRY = np.dtype(
+    [
+        ("mode", "u1"),
+        ("type", "u1"),
+        ("sku", "<i4"),
+        ("loc", "<i4"),
+        ("qty", "<i4"),
+        ("time", "<i8"),
+        ("chan", "<i2"),
+    ]
+)
+# '<i4i4i8hi4': one applied event in a change record
+EVENT_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("delta", "<i8"), ("chan", "<i2"), ("take", "<i4")])
+SAFETY_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("value", "<i4")])
+ALLOC_ROW = np.dtype([("sku", "<i4"), ("chan", "<i4"), ("qty", "<i4"), ("consumed", "<i4")])
+LOAD_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("on_hand", "<i4"), ("safety", "<i4")])
+INBOUND_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("qty", "<i4"), ("day", "<i4"), ("type", "<i4")])
+assert (ENTRY.itemsize, EVENT_ROW.itemsize, SAFETY_ROW.itemsize, ALLOC_ROW.itemsize) == (24, 22, 12, 16)
+
+# entry modes and reply codes of events.lua
+MODE_APPLY_CLAIM = 1
+MODE_APPLY_MARKED = 2
+MODE_CLAIM = 3
+MODE_PEEK = 4
+MODE_RELEASE = 5
+C_APPLIED = 0
+C_DUPLICATE = 1
+C_REUSED = 2
+C_STALE_DELTA = 3
+C_STALE_COUNT = 4
+C_WINDOW = 5
+C_RANGE = 6
+C_CLAIMED = 7
+C_NOT_SEEN = 8
+
+KIND_EVENTS = "e"
+KIND_SAFETY = "s"
+KIND_ALLOCATIONS = "a"
+KIND_NETWORK = "n"
+KIND_EVERYTHING = "x"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One change-stream entry: what one script call changed in one partition. Sequences prev+1..seq
+    belong to it (an event record numbers its applied rows in order)."""
+
+    partition: int
+    seq: int
+    prev: int
+    kind: str
+    gen: int
+    skus: list[str] = field(default_factory=list)
+    rows: bytes = b""
+    high_water: int = 0
+    window_start: int = 0
+    version: int = 0
+
+
+def record_from_entry(partition: int, entry_id: bytes, fields: dict[bytes, bytes]) -> Record:
+    seq = int(entry_id.split(b"-", 1)[0])
+    skus = fields.get(b"u", b"")
+    return Record(
+        partition=partition,
+        seq=seq,
+        prev=int(fields[b"p"]),
+        kind=fields[b"k"].decode(),
+        gen=int(fields[b"g"]),
+        skus=skus.decode().split(" ") if skus else [],
+        rows=fields.get(b"r", b""),
+        high_water=int(fields.get(b"h", 0)),
+        window_start=int(fields.get(b"w", -(2**53))),
+        version=int(fields.get(b"v", 0)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- catalogue
+def _location(loc: Location) -> dict[str, Any]:
+    return {
+        "id": loc.id,
+        "name": loc.name,
+        "type": int(loc.type),
+        "latitude": loc.latitude,
+        "longitude": loc.longitude,
+        "timezone": loc.timezone,
+        "methods": sorted(int(m) for m in loc.methods),
+        "channels": sorted(loc.channels),
+        "processing_hours": loc.processing_hours,
+        "cutoff": loc.cutoff.isoformat(),
+        "daily_capacity": loc.daily_capacity,
+        "handling_cost_per_order": loc.handling_cost_per_order,
+        "handling_cost_per_unit": loc.handling_cost_per_unit,
+        "priority": loc.priority,
+        "enabled": loc.enabled,
+    }
+
+
+def _location_from(d: dict[str, Any]) -> Location:
+    return Location(
+        id=d["id"],
+        name=d["name"],
+        type=LocationType(d["type"]),
+        latitude=d["latitude"],
+        longitude=d["longitude"],
+        timezone=d["timezone"],
+        methods=frozenset(Method(m) for m in d["methods"]),
+        channels=frozenset(d["channels"]),
+        processing_hours=d["processing_hours"],
+        cutoff=time.fromisoformat(d["cutoff"]),
+        daily_capacity=d["daily_capacity"],
+        handling_cost_per_order=d["handling_cost_per_order"],
+        handling_cost_per_unit=d["handling_cost_per_unit"],
+        priority=d["priority"],
+        enabled=d["enabled"],
+    )
+
+
+def encode_network(table: LocationTable, version: int) -> bytes:
+    cfg = table.config
+    doc = {
+        "version": version,
+        "locations": [_location(loc) for loc in table.locations],
+        "channels": [{"id": c.id, "name": c.name} for c in table.channel_list],
+        "groups": [{"id": g.id, "name": g.name, "locations": list(g.locations)} for g in table.group_list],
+        "config": {
+            "inbound_share_bp": list(cfg.inbound_share_bp),
+            "default_safety": list(cfg.default_safety),
+            "low_stock_network": cfg.low_stock_network,
+            "low_stock_location": cfg.low_stock_location,
+        },
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def decode_network(raw: bytes) -> tuple[LocationTable, int]:
+    doc = json.loads(raw)
+    cfg = doc["config"]
+    config = AtpConfig(
+        inbound_share_bp=tuple(cfg["inbound_share_bp"]),
+        default_safety=tuple(cfg["default_safety"]),
+        low_stock_network=cfg["low_stock_network"],
+        low_stock_location=cfg["low_stock_location"],
+    )
+    table = LocationTable(
+        [_location_from(d) for d in doc["locations"]],
+        [Channel(c["id"], c["name"]) for c in doc["channels"]],
+        [LocationGroup(g["id"], tuple(g["locations"]), g["name"]) for g in doc["groups"]],
+        config,
+    )
+    return table, int(doc["version"])
+
+
+# ---------------------------------------------------------------------------------------------- counters
+@dataclass(frozen=True, slots=True)
+class CounterFields:
+    """Every (SKU, field, value) of some counters hashes, as columns (see redis_keys for the fields)."""
+
+    sku: I64
+    field: I64
+    value: I64
+
+
+def parse_counters(text: bytes, skus: I64) -> CounterFields:
+    """What read.lua returns for these SKUs (in order): per SKU a count of integers, then its fields and
+    values, all comma-separated."""
+    if not text:
+        return CounterFields(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    arr = np.array(text.split(b","), dtype=np.int64)
+    header = np.zeros(arr.shape[0], dtype=np.bool_)
+    counts = np.zeros(skus.shape[0], dtype=np.int64)
+    i = 0
+    for k in range(skus.shape[0]):
+        c = int(arr[i])
+        header[i] = True
+        counts[k] = c // 2
+        i += 1 + c
+    if i != arr.shape[0]:
+        raise ValueError(f"counters reply: {arr.shape[0]} integers, expected {i}")
+    body = arr[~header]
+    return CounterFields(np.repeat(skus, counts), body[0::2].copy(), body[1::2].copy())
+
+
+def pack_inbound_chunk(skus: list[str], rows: npt.NDArray[Any]) -> bytes:
+    return " ".join(skus).encode() + b"\n" + rows.tobytes()
+
+
+def unpack_inbound_chunk(raw: bytes) -> tuple[list[str], npt.NDArray[Any]]:
+    head, _, body = raw.partition(b"\n")
+    return head.decode().split(" ") if head else [], np.frombuffer(body, dtype=INBOUND_ROW)

@@ -1,0 +1,120 @@
+"""Key names of the Redis ledger, and why every key of a SKU lives under a partition hash tag.
+
+Why partitions rather than the SKU as the hash tag: each script appends its change records to a change
+stream atomically, in the same call that changed the counters, so the stream must live in the same
+Redis Cluster slot as the counters it describes. With `{sku}` as the tag there would be one stream per
+SKU, and a replica would have to tail hundreds of thousands of streams. With `{<prefix>:p<N>}` as the
+tag, N = crc32(sku) mod P, a replica tails P streams, P is chosen when the data is first loaded (stored
+in `<prefix>:meta`, 1 by default), and Redis Cluster can still spread the P partitions over P nodes.
+
+Layout (G is the generation: a snapshot load writes a new generation beside the live one and then
+switches each partition to it, so writers never see a half-loaded snapshot):
+
+    <prefix>:meta                  hash: partitions, gen (live generation), lastgen (allocator)
+    <prefix>:g<G>:network          string: the catalogue (locations, channels, groups, ATP config), JSON
+    <prefix>:load-lock             string: held while a snapshot is being written
+  per partition, tag T = {<prefix>:p<N>}:
+    T:meta                         hash: gen, seq (partition sequence), hw (newest event time applied),
+                                   ws (start of the count window)
+    T:log                          stream of change records, entry id "<seq>-0", one entry per script call
+    T:g<G>:skus                    hash: SKU id -> unit weight in grams ('' when unknown)
+    T:g<G>:c:<sku>                 hash of integer counters of one SKU (see `field_*`)
+    T:g<G>:j:<sku>                 sorted set: the SKU's journal of recent deltas (score: event time,
+                                   member "<location>:<seq>:<delta>"), pruned to the count window
+    T:g<G>:inb                     list of packed inbound-supply chunks (written by loads only)
+    T:id:<event id>                string "<time> <payload>": the event id's claim, with a retention TTL
+    T:m:<event id>                 string "<time>": applied-marker of an event claimed in another partition
+    T:wake:<replica>               stream used only to wake a replica's blocked reader when it closes
+
+Counter fields are integers so that a whole SKU reads back as one list of integers (HGETALL joined by
+commas, parsed by numpy): 4*loc on hand, 4*loc+1 reserved, 4*loc+2 explicit safety stock (absent: the
+location type's default), 4*loc+3 time of the last applied cycle count; -(2+2*ch) the quantity
+ring-fenced for channel ch and -(3+2*ch) what that channel consumed of it; -1 is a sentinel ("the SKU
+exists in this generation").
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "omniroute"
+
+F_ON_HAND = 0
+F_RESERVED = 1
+F_SAFETY = 2
+F_COUNT_TIME = 3
+F_SENTINEL = -1
+
+
+def partition_of(ident: str, partitions: int) -> int:
+    """Stable across processes and machines (Python's hash() is salted per process)."""
+    if partitions == 1:
+        return 0
+    return zlib.crc32(ident.encode()) % partitions
+
+
+def field_fence_quantity(channel: int) -> int:
+    return -(2 + 2 * channel)
+
+
+def field_fence_consumed(channel: int) -> int:
+    return -(3 + 2 * channel)
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names for one ledger (one prefix)."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        # braces would change the hash tag, spaces break the record format, glob characters the SCAN
+        # patterns that drop old generations
+        if not self.prefix or any(c in self.prefix for c in "{} \n*?[]\\"):
+            raise ValueError(f"prefix={self.prefix!r}: must be non-empty, without braces, spaces or *?[]\\")
+
+    @property
+    def meta(self) -> str:
+        return f"{self.prefix}:meta"
+
+    @property
+    def load_lock(self) -> str:
+        return f"{self.prefix}:load-lock"
+
+    def network(self, gen: int) -> str:
+        return f"{self.prefix}:g{gen}:network"
+
+    def tag(self, partition: int) -> str:
+        return f"{{{self.prefix}:p{partition}}}"
+
+    def partition_meta(self, partition: int) -> str:
+        return f"{self.tag(partition)}:meta"
+
+    def log(self, partition: int) -> str:
+        return f"{self.tag(partition)}:log"
+
+    def skus(self, partition: int, gen: int) -> str:
+        return f"{self.tag(partition)}:g{gen}:skus"
+
+    def counters_prefix(self, partition: int, gen: int) -> str:
+        return f"{self.tag(partition)}:g{gen}:c:"
+
+    def journal_prefix(self, partition: int, gen: int) -> str:
+        return f"{self.tag(partition)}:g{gen}:j:"
+
+    def inbound(self, partition: int, gen: int) -> str:
+        return f"{self.tag(partition)}:g{gen}:inb"
+
+    def claim_prefix(self, partition: int) -> str:
+        return f"{self.tag(partition)}:id:"
+
+    def marker_prefix(self, partition: int) -> str:
+        return f"{self.tag(partition)}:m:"
+
+    def wake(self, partition: int, replica: str) -> str:
+        return f"{self.tag(partition)}:wake:{replica}"
+
+    def generation_pattern(self, partition: int) -> str:
+        """SCAN pattern of every generation-scoped key of a partition (for dropping old generations)."""
+        return f"{self.tag(partition)}:g*"
