@@ -1,5 +1,6 @@
-"""How close the hot RPCs stay to the gRPC floor: GetAvailability (1 and 1,000 SKUs) against a no-op Ping
-on the same server in the same run, and ApplyStockEvents throughput in batches of 5,000.
+"""How close the hot RPCs stay to the gRPC floor: GetAvailability (1 and 1,000 SKUs) and one-line Reserve
+(holds at a location and at the channel's network) against a no-op Ping on the same server in the same
+run, and ApplyStockEvents throughput in batches of 5,000.
 
 Starts the real server (`omniroute serve --port 0`, demo network unless --size says otherwise) in a
 subprocess and calls it from this process with the generated stubs, sequentially, in interleaved rounds
@@ -11,21 +12,29 @@ ratios to Ping. Server CPU is the figure the targets are about: it is what a cal
     python benchmarks/grpc_ratio.py --size medium   # 600 locations, 100k SKUs
     python benchmarks/grpc_ratio.py --compare-sync  # also: no-op unary on grpc.aio vs the sync server
 
+Holds are also measured for throughput: --threads client threads on one channel keep calls in flight
+for --seconds per kind, Ping and Reserve alternating, so holds/s and no-op calls/s come from the same
+server under the same load. Every hold is new (its own reservation id), one unit of a SKU that still has
+stock there, spread over many SKUs so that none runs out.
+
 Targets (issue 2): GetAvailability(1 SKU) <= 1.3x Ping, (1,000 SKUs) <= 2x Ping, ApplyStockEvents >= 50,000
-events/s in batches of 5,000. Measured, never asserted.
+events/s in batches of 5,000. Issue 3: one-line holds/s over gRPC at least half of no-op calls/s.
+Measured, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import os
 import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +44,10 @@ import numpy as np
 from google.protobuf import timestamp_pb2
 
 from omniroute.v1 import availability_pb2 as apb
-from omniroute.v1 import availability_pb2_grpc, diagnostics_pb2_grpc, inventory_pb2_grpc
+from omniroute.v1 import availability_pb2_grpc, diagnostics_pb2_grpc, inventory_pb2_grpc, reservation_pb2_grpc
 from omniroute.v1 import diagnostics_pb2 as dpb
 from omniroute.v1 import inventory_pb2 as ipb
+from omniroute.v1 import reservation_pb2 as rpb
 
 ROOT = Path(__file__).resolve().parent.parent
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -147,6 +157,70 @@ def event_batches(size: str, seed: int, batches: int, per_batch: int) -> list[ip
     return out
 
 
+def hold_places(
+    avail: availability_pb2_grpc.AvailabilityServiceStub, sku_ids: list[str], per_location: int, per_network: int
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """(sku, location) pairs whose web ATP covers `per_location` one-unit holds each, and SKUs whose
+    network ATP covers `per_network`, asked of the server itself so that no hold in the run can fail for
+    want of stock. A network hold and a location hold of the same SKU compete for its units, so the two
+    pools use different SKUs (even and odd)."""
+    locs: list[tuple[str, str]] = []
+    nets: list[str] = []
+    for k in range(0, len(sku_ids), 1000):
+        chunk = sku_ids[k : k + 1000]
+        a = avail.GetAvailability(apb.GetAvailabilityRequest(skus=chunk, channel="web", per_location=True))
+        nets += [s for j, (s, q) in enumerate(zip(chunk, a.quantity, strict=True)) if j % 2 == 0 and q >= per_network]
+        cols = a.locations
+        locs += [
+            (chunk[i], loc)
+            for i, loc, q in zip(cols.sku_index, cols.location, cols.quantity, strict=True)
+            if i % 2 == 1 and q >= per_location
+        ]
+    return locs, nets
+
+
+def hold_requests(places: list[tuple[str, str]], per_place: int, tag: str) -> Iterator[rpb.ReserveRequest]:
+    """One-line holds of one unit, round robin over places, `per_place` rounds; then the iterator ends
+    (StopIteration: the run needs more stock than the network has, rather than failing holds). Built on
+    demand: a few microseconds of client CPU per call, against a round trip of hundreds."""
+    for k, (sku, loc) in enumerate(itertools.chain.from_iterable(itertools.repeat(places, per_place))):
+        yield rpb.ReserveRequest(
+            reservation_id=f"bench-{tag}-{k}", channel="web", lines=[rpb.HoldLine(sku=sku, quantity=1, location=loc)]
+        )
+
+
+def throughput(
+    pid: int, kinds: dict[str, Callable[[], Any]], threads: int, seconds: float, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """calls/s and server CPU per call (us) of each kind, with `threads` callers each keeping one call in
+    flight; kinds alternate within every round."""
+    done = {name: [0, 0.0, 0.0] for name in kinds}  # calls, wall, cpu
+    for _ in range(rounds):
+        for name, fn in kinds.items():
+            stop = time.perf_counter() + seconds
+            counts = [0] * threads
+
+            def caller(i: int, fn: Callable[[], Any] = fn, stop: float = stop, counts: list[int] = counts) -> None:
+                n = 0
+                while time.perf_counter() < stop:
+                    fn()
+                    n += 1
+                counts[i] = n
+
+            pool = [threading.Thread(target=caller, args=(i,)) for i in range(threads)]
+            c0 = cpu_seconds(pid)
+            t0 = time.perf_counter()
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+            d = done[name]
+            d[0] += sum(counts)
+            d[1] += time.perf_counter() - t0
+            d[2] += cpu_seconds(pid) - c0
+    return {name: (c / w, 1e6 * cpu / c) for name, (c, w, cpu) in done.items()}
+
+
 SYNC_VS_AIO = r"""
 import asyncio, sys
 from concurrent import futures
@@ -207,6 +281,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batches", type=int, default=20, help="ApplyStockEvents batches of 5,000")
     parser.add_argument("--compare-sync", action="store_true")
+    parser.add_argument("--threads", type=int, default=8, help="client threads of the holds/s throughput run")
+    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per kind and round (throughput)")
     ns = parser.parse_args()
 
     proc, target = start_server(["--demo-size", ns.size, "--demo-seed", str(ns.seed)])
@@ -224,6 +300,7 @@ def main() -> None:
             channel="web",
         )
         ping = dpb.PingRequest()
+        res = reservation_pb2_grpc.ReservationServiceStub(channel)
         check = avail.GetAvailability(many)
         assert len(check.quantity) == len(many.skus) and not any(check.unknown), (
             "SKU ids do not match the server"
@@ -232,12 +309,22 @@ def main() -> None:
             f"server {target}: {info.version}, {info.locations} locations, {info.skus:,} SKUs, "
             f"{info.positions:,} positions; {os.cpu_count()} CPUs; grpcio {grpc.__version__}"
         )
+        per_location, per_network = 3, 20
+        loc_places, net_skus = hold_places(avail, sku_ids, per_location, per_network)
+        loc_holds = hold_requests(loc_places, per_location, "loc")
+        net_holds = hold_requests([(s, "") for s in net_skus], per_network, "net")
+        print(
+            f"room for {len(loc_places) * per_location:,} location holds and {len(net_skus) * per_network:,} "
+            "network holds of one unit"
+        )
         results = measure(
             proc.pid,
             {
                 "Ping (no-op)": lambda: diag.Ping(ping),
                 "GetAvailability 1 SKU": lambda: avail.GetAvailability(one),
                 "GetAvailability 1,000 SKUs": lambda: avail.GetAvailability(many),
+                "Reserve 1 line @location": lambda: res.Reserve(next(loc_holds)),
+                "Reserve 1 line @network": lambda: res.Reserve(next(net_holds)),
             },
             ns.calls,
             ns.rounds,
@@ -250,6 +337,34 @@ def main() -> None:
                 f"{s.name:28s} {s.median_us:7.0f}us {s.mean_us:7.0f}us {s.cpu_per_call_us:9.0f}us "
                 f"{s.cpu_per_call_us / base.cpu_per_call_us:9.2f}x {s.median_us / base.median_us:13.2f}x"
             )
+        for name in ("Reserve 1 line @location", "Reserve 1 line @network"):
+            s = results[name]
+            print(
+                f"{name}, sequential client: {1e6 / s.mean_us:,.0f} holds/s against {1e6 / base.mean_us:,.0f} "
+                f"no-op calls/s = {base.mean_us / s.mean_us:.2f} (goal >= 0.5)"
+            )
+
+        lock = threading.Lock()
+
+        def one_hold() -> None:
+            with lock:  # iterators are not thread-safe
+                req = next(loc_holds)
+            res.Reserve(req)
+
+        rates = throughput(
+            proc.pid,
+            {"Ping (no-op)": lambda: diag.Ping(ping), "Reserve 1 line @location": one_hold},
+            ns.threads,
+            ns.seconds,
+            ns.rounds // 2 or 1,
+        )
+        (ping_rate, ping_cpu), (hold_rate, hold_cpu) = rates.values()
+        print(
+            f"\n{ns.threads} client threads, {ns.seconds:g} s a kind x {ns.rounds // 2 or 1} rounds: "
+            f"Ping {ping_rate:,.0f} calls/s ({ping_cpu:.0f} us server CPU/call), Reserve 1 line "
+            f"{hold_rate:,.0f} holds/s ({hold_cpu:.0f} us server CPU/call): ratio {hold_rate / ping_rate:.2f} "
+            f"(goal >= 0.5)"
+        )
 
         batches = event_batches(ns.size, ns.seed, ns.batches + 2, 5000)
         for req in batches[:2]:  # warm-up

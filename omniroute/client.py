@@ -7,6 +7,8 @@ calls the server pays for grpcio and the generated stubs, nothing else.
         a = c.get_availability(["SKU-1", "SKU-2"], channel="web")
         a["SKU-1"]          # quantity
         a.rows()            # [(sku, quantity, status, unknown), ...]
+        r = c.reserve("cart-42", "web", [("SKU-1", 2)], ttl_seconds=600)   # a network hold
+        c.confirm(r.reservation_id)
 
 Errors are raised as `ServiceError`, a `grpc.RpcError` that also carries the status code, the message and
 the structured details the server attached (the field at fault, per-line shortfalls, the missing id).
@@ -35,9 +37,13 @@ from .v1 import diagnostics_pb2 as dpb
 from .v1 import diagnostics_pb2_grpc as dpb_grpc
 from .v1 import inventory_pb2 as ipb
 from .v1 import inventory_pb2_grpc as ipb_grpc
+from .v1 import reservation_pb2 as rpb
+from .v1 import reservation_pb2_grpc as rpb_grpc
 
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
 DEFAULT_TIMEOUT_S: Final = 30.0
+# The place of a line held at the channel's network (neither a location nor a group was given).
+NETWORK: Final = "@network"
 
 T = TypeVar("T")
 
@@ -343,6 +349,148 @@ class FeedChunk:
 FEED_COLUMNS: Final = ("store_code", "id", "quantity", "availability", "pickup_method", "pickup_sla")
 
 
+# ---------------------------------------------------------------------------------------------- reservations
+class ReservationStatus(StrEnum):
+    UNSPECIFIED = "unspecified"
+    HELD = "held"  # expires at its deadline unless confirmed
+    CONFIRMED = "confirmed"  # the order is placed: no expiry
+    RELEASED = "released"
+    FULFILLED = "fulfilled"
+    EXPIRED = "expired"
+
+
+# proto enum number -> status, by index (0 is UNSPECIFIED)
+_RESERVATION_STATUS_OF_PB: tuple[ReservationStatus, ...] = (
+    ReservationStatus.UNSPECIFIED,
+    ReservationStatus.HELD,
+    ReservationStatus.CONFIRMED,
+    ReservationStatus.RELEASED,
+    ReservationStatus.FULFILLED,
+    ReservationStatus.EXPIRED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldLine:
+    """A line to hold at a location, at a location group, or (neither) at the channel's network."""
+
+    sku: str
+    quantity: int
+    location: str = ""
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LineQuantity:
+    """A quantity of one reservation line, addressed by SKU and place (location, group or NETWORK)."""
+
+    sku: str
+    place: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineMove:
+    """Confirm: move (part of) a group or network line to locations, `to` = ((location, quantity), ...)."""
+
+    sku: str
+    place: str
+    to: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationLine:
+    sku: str
+    place: str  # location id, group id, or NETWORK
+    at_location: bool
+    held: int  # still held now
+    fulfilled: int
+    released: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """`expires_at` is None once the reservation is confirmed or closed; `sequence` is the ledger
+    sequence of its last change (pass it as `min_sequence` to read your own write)."""
+
+    reservation_id: str
+    channel: str
+    status: ReservationStatus
+    lines: tuple[ReservationLine, ...]
+    created_at: datetime
+    expires_at: datetime | None
+    sequence: int
+
+    @property
+    def held(self) -> int:
+        return sum(ln.held for ln in self.lines)
+
+    def line(self, sku: str, place: str = NETWORK) -> ReservationLine:
+        for ln in self.lines:
+            if ln.sku == sku and ln.place == place:
+                return ln
+        raise KeyError(f"{sku}@{place}")
+
+
+@dataclass(frozen=True, slots=True)
+class Inconsistency:
+    sku: str
+    place: str  # location id, or a group id / "@network:<channel>" for group hold counters
+    counter: str  # reserved | on_hand | group_hold
+    expected: int
+    found: int
+    reservations: tuple[str, ...]
+    repaired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    inconsistencies: tuple[Inconsistency, ...]
+    positions_checked: int
+    reservations_checked: int
+    sequence: int
+
+    @property
+    def consistent(self) -> bool:
+        """True when nothing was found, or everything found was repaired."""
+        return all(i.repaired for i in self.inconsistencies)
+
+
+def _hold_line_pb(line: HoldLine | tuple[str, int]) -> rpb.HoldLine:
+    if isinstance(line, HoldLine):
+        return rpb.HoldLine(sku=line.sku, quantity=line.quantity, location=line.location, group=line.group)
+    sku, quantity = line
+    return rpb.HoldLine(sku=sku, quantity=quantity)
+
+
+def _line_quantity_pb(line: LineQuantity | tuple[str, str, int]) -> rpb.LineQuantity:
+    sku, place, quantity = (line.sku, line.place, line.quantity) if isinstance(line, LineQuantity) else line
+    return rpb.LineQuantity(sku=sku, place=place, quantity=quantity)
+
+
+def _datetime(ts: timestamp_pb2.Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def _reservation(m: rpb.Reservation) -> Reservation:
+    status = m.status
+    return Reservation(
+        reservation_id=m.reservation_id,
+        channel=m.channel,
+        status=(
+            _RESERVATION_STATUS_OF_PB[status]
+            if 0 <= status < len(_RESERVATION_STATUS_OF_PB)
+            else ReservationStatus.UNSPECIFIED
+        ),
+        lines=tuple(
+            ReservationLine(ln.sku, ln.place, ln.at_location, ln.held, ln.fulfilled, ln.released) for ln in m.lines
+        ),
+        created_at=_datetime(m.created_at),
+        expires_at=_datetime(m.expires_at) if m.HasField("expires_at") else None,
+        sequence=m.sequence,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- errors
 @dataclass(frozen=True, slots=True)
 class Shortfall:
@@ -492,6 +640,8 @@ class _Stubs:
     inventory: ipb_grpc.InventoryServiceStub
     diagnostics: dpb_grpc.DiagnosticsServiceStub
     health: health_pb2_grpc.HealthStub
+    reservation: rpb_grpc.ReservationServiceStub
+    admin: rpb_grpc.AdminServiceStub
 
 
 class Client:
@@ -516,6 +666,8 @@ class Client:
             ipb_grpc.InventoryServiceStub(self._channel),
             dpb_grpc.DiagnosticsServiceStub(self._channel),
             health_pb2_grpc.HealthStub(self._channel),
+            rpb_grpc.ReservationServiceStub(self._channel),
+            rpb_grpc.AdminServiceStub(self._channel),
         )
 
     # -------------------------------------------------------------- plumbing
@@ -786,6 +938,104 @@ class Client:
     def upsert_locations(self, locations: Sequence[LocationSpec], *, timeout: float | None = None) -> int:
         req = ipb.UpsertLocationsRequest(locations=[loc.to_pb() for loc in locations])
         return int(self._call(self._stubs.inventory.UpsertLocations, req, timeout).sequence)
+
+    # -------------------------------------------------------------- reservations
+    def reserve(
+        self,
+        reservation_id: str,
+        channel: str,
+        lines: Sequence[HoldLine | tuple[str, int]],
+        *,
+        ttl_seconds: int = 0,
+        timeout: float | None = None,
+    ) -> Reservation:
+        """Hold every line or none (FAILED_PRECONDITION with `shortfalls` when stock is short). A line
+        given as (sku, quantity) is held at the channel's network. `reservation_id` is the idempotency
+        key: retrying with the same lines returns the same reservation. ttl_seconds 0: 15 minutes."""
+        req = rpb.ReserveRequest(
+            reservation_id=reservation_id,
+            channel=channel,
+            lines=[_hold_line_pb(ln) for ln in lines],
+            ttl_seconds=ttl_seconds,
+        )
+        return _reservation(self._call(self._stubs.reservation.Reserve, req, timeout))
+
+    def confirm(
+        self, reservation_id: str, *, moves: Sequence[LineMove] = (), timeout: float | None = None
+    ) -> Reservation:
+        """The order is placed: the hold stops expiring; `moves` put group or network lines at locations."""
+        req = rpb.ConfirmRequest(
+            reservation_id=reservation_id,
+            moves=[
+                rpb.LineMove(
+                    sku=mv.sku,
+                    place=mv.place,
+                    to=[rpb.Allocation(location=loc, quantity=q) for loc, q in mv.to],
+                )
+                for mv in moves
+            ],
+        )
+        return _reservation(self._call(self._stubs.reservation.Confirm, req, timeout))
+
+    def extend(self, reservation_id: str, ttl_seconds: int, *, timeout: float | None = None) -> Reservation:
+        """A new deadline, `ttl_seconds` from now (0: 15 minutes), for a held (unconfirmed) reservation."""
+        req = rpb.ExtendRequest(reservation_id=reservation_id, ttl_seconds=ttl_seconds)
+        return _reservation(self._call(self._stubs.reservation.Extend, req, timeout))
+
+    def release(
+        self,
+        reservation_id: str,
+        lines: Sequence[LineQuantity | tuple[str, str, int]] | None = None,
+        *,
+        operation_id: str = "",
+        timeout: float | None = None,
+    ) -> Reservation:
+        """Cancel everything still held (no lines), or these quantities; lines are (sku, place, quantity).
+        A partial release with an `operation_id` can be retried safely."""
+        req = rpb.ReleaseRequest(
+            reservation_id=reservation_id,
+            lines=[_line_quantity_pb(ln) for ln in lines or ()],
+            operation_id=operation_id,
+        )
+        return _reservation(self._call(self._stubs.reservation.Release, req, timeout))
+
+    def fulfill(
+        self,
+        reservation_id: str,
+        lines: Sequence[LineQuantity | tuple[str, str, int]],
+        *,
+        operation_id: str = "",
+        timeout: float | None = None,
+    ) -> Reservation:
+        """Shipped or picked up: on hand and reserved both go down. Location lines only (confirm group
+        lines to locations first); with an `operation_id` a retry changes nothing."""
+        req = rpb.FulfillRequest(
+            reservation_id=reservation_id,
+            lines=[_line_quantity_pb(ln) for ln in lines],
+            operation_id=operation_id,
+        )
+        return _reservation(self._call(self._stubs.reservation.Fulfill, req, timeout))
+
+    def get_reservation(self, reservation_id: str, *, timeout: float | None = None) -> Reservation:
+        req = rpb.GetReservationRequest(reservation_id=reservation_id)
+        return _reservation(self._call(self._stubs.reservation.GetReservation, req, timeout))
+
+    def reconcile(
+        self, *, repair: bool = False, skus: Sequence[str] = (), timeout: float | None = None
+    ) -> ReconcileReport:
+        """Recompute the ledger's hold counters from the reservation records and list every difference
+        (all SKUs, or `skus`); `repair` also fixes them with recorded compensating changes."""
+        req = rpb.ReconcileRequest(repair=repair, skus=skus)
+        m = self._call(self._stubs.admin.Reconcile, req, timeout)
+        return ReconcileReport(
+            inconsistencies=tuple(
+                Inconsistency(i.sku, i.place, i.counter, i.expected, i.found, tuple(i.reservations), i.repaired)
+                for i in m.inconsistencies
+            ),
+            positions_checked=m.positions_checked,
+            reservations_checked=m.reservations_checked,
+            sequence=m.sequence,
+        )
 
     # -------------------------------------------------------------- diagnostics
     def ping(self, *, timeout: float | None = None) -> float:
