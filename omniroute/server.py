@@ -46,6 +46,8 @@ from availability.model import Snapshot
 from .config import ServerConfig
 from .runtime import Runtime
 from .servicers import AvailabilityServicer, DiagnosticsServicer, InventoryServicer
+from .servicers.admin import AdminServicer
+from .servicers.reservation import ReservationServicer
 from .v1 import (
     availability_pb2,
     availability_pb2_grpc,
@@ -53,6 +55,8 @@ from .v1 import (
     diagnostics_pb2_grpc,
     inventory_pb2,
     inventory_pb2_grpc,
+    reservation_pb2,
+    reservation_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,8 @@ SERVICE_NAMES: tuple[str, ...] = (
     availability_pb2.DESCRIPTOR.services_by_name["AvailabilityService"].full_name,
     inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
     diagnostics_pb2.DESCRIPTOR.services_by_name["DiagnosticsService"].full_name,
+    reservation_pb2.DESCRIPTOR.services_by_name["ReservationService"].full_name,
+    reservation_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
@@ -218,6 +224,8 @@ class OmnirouteServer:
         availability_pb2_grpc.add_AvailabilityServiceServicer_to_server(AvailabilityServicer(rt), server)
         inventory_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(rt), server)
         diagnostics_pb2_grpc.add_DiagnosticsServiceServicer_to_server(DiagnosticsServicer(rt), server)
+        reservation_pb2_grpc.add_ReservationServiceServicer_to_server(ReservationServicer(rt), server)
+        reservation_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(rt), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
