@@ -58,7 +58,7 @@ class InsufficientStock(OmnirouteError):
     def __init__(self, shortfalls: list[Shortfall]) -> None:
         self.shortfalls = shortfalls
         parts = [
-            f"line {s.line} {s.sku}@{s.location or 'network'}: "
+            f"line {s.line} {s.sku} at {s.location or '@network'}: "
             f"requested {s.requested}, available {s.available}"
             for s in shortfalls
         ]

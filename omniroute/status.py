@@ -98,7 +98,7 @@ def _details(err: OmnirouteError) -> list[any_pb2.Any]:
                 type="INSUFFICIENT_STOCK",
                 subject=f"lines[{s.line}]",
                 description=(
-                    f"{s.sku}@{s.location or 'network'}: requested {s.requested}, available {s.available}"
+                    f"{s.sku} at {s.location or '@network'}: requested {s.requested}, available {s.available}"
                 ),
             )
             info.metadata[f"lines[{s.line}].sku"] = s.sku
