@@ -550,7 +550,8 @@ class RedisLedger:
             arr["chan"] = np.where(ci[sel] >= 0, ci[sel], -1)
         claim, mark = k.claim_prefix(part), k.marker_prefix(part)
         entry_keys = [(mark if m == MODE_APPLY_MARKED else claim) + ids[j] for j, m in zip(js, modes, strict=True)]
-        pays = ["" if m == MODE_APPLY_MARKED else payloads[j] for j, m in zip(js, modes, strict=True)]
+        # a claim stores when it was made, so that it is forgotten by the ledger's clock
+        pays = ["" if m == MODE_APPLY_MARKED else f"{now} {payloads[j]}" for j, m in zip(js, modes, strict=True)]
         hw, ws = self._replica.hints()
         names = list(table)
         call = self._scripts.events(

@@ -18,9 +18,7 @@ switches each partition to it, so writers never see a half-loaded snapshot):
                                    ws (start of the count window)
     T:log                          stream of change records, entry id "<seq>-0", one entry per script call
     T:g<G>:skus                    hash: SKU id -> unit weight in grams ('' when unknown)
-    T:g<G>:c:<sku>                 hash of integer counters of one SKU (see `field_*`)
-    T:g<G>:j:<sku>                 sorted set: the SKU's journal of recent deltas (score: event time,
-                                   member "<location>:<seq>:<delta>"), pruned to the count window
+    T:g<G>:c:<sku>                 hash of the counters of one SKU (see below)
     T:g<G>:inb                     list of packed inbound-supply chunks (written by loads only)
     T:id:<event id>                string "<time> <payload>": the event id's claim, with a retention TTL
     T:m:<event id>                 string "<time>": applied-marker of an event claimed in another partition
@@ -30,7 +28,11 @@ Counter fields are integers so that a whole SKU reads back as one list of intege
 commas, parsed by numpy): 4*loc on hand, 4*loc+1 reserved, 4*loc+2 explicit safety stock (absent: the
 location type's default), 4*loc+3 time of the last applied cycle count; -(2+2*ch) the quantity
 ring-fenced for channel ch and -(3+2*ch) what that channel consumed of it; -1 is a sentinel ("the SKU
-exists in this generation").
+exists in this generation"). One more field per position, 'j<loc>', is the journal of recent deltas a
+late count adds back: packed (time int64, delta int32) entries in arrival order, pruned to the count
+window and the last count. It lives in the same hash because a separate key per SKU (a sorted set was
+the first design) cost a key creation and a command per event: 22 us per event inside Redis instead of
+about 10.
 """
 
 from __future__ import annotations
@@ -99,9 +101,6 @@ class Keys:
 
     def counters_prefix(self, partition: int, gen: int) -> str:
         return f"{self.tag(partition)}:g{gen}:c:"
-
-    def journal_prefix(self, partition: int, gen: int) -> str:
-        return f"{self.tag(partition)}:g{gen}:j:"
 
     def inbound(self, partition: int, gen: int) -> str:
         return f"{self.tag(partition)}:g{gen}:inb"

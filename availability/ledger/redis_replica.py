@@ -778,6 +778,10 @@ class Replica:
     def _check_partitions(self, parts: list[int]) -> None:
         """Compare Redis with what this replica applied: NoData when the ledger is gone, NeedRebuild when
         it moved to another generation or went back in sequence (data lost)."""
+        st = self._state
+        # what was applied, noted before asking Redis: a writer may apply more meanwhile, and Redis is
+        # always at least where this replica was when it was asked
+        applied = [st.applied[p] for p in parts]
         pipe = self._client.pipeline(transaction=False)
         pipe.hmget(self._keys.meta, ["partitions", "gen"])
         for p in parts:
@@ -785,12 +789,13 @@ class Replica:
         meta, *rows = pipe.execute()
         if meta[0] is None or meta[1] is None:
             raise NoData("no ledger metadata")
-        st = self._state
+        if st is not self._state:
+            return  # swapped meanwhile (a rebuild or a load): nothing to compare
         if int(meta[0]) != st.partitions or int(meta[1]) > st.gen:
             raise NeedRebuild(f"the ledger is now at generation {int(meta[1])} with {int(meta[0])} partitions")
-        for p, (pgen, seq) in zip(parts, rows, strict=True):
-            if pgen is None or int(seq or 0) < st.applied[p]:
-                raise NeedRebuild(f"partition {p} is back at sequence {seq!r}, behind {st.applied[p]}: data lost")
+        for p, was, (pgen, seq) in zip(parts, applied, rows, strict=True):
+            if pgen is None or int(seq or 0) < was:
+                raise NeedRebuild(f"partition {p} is back at sequence {int(seq or 0)}, behind {was}: data lost")
 
     def _rebuild(self) -> None:
         fresh = self._rebuild_fn()

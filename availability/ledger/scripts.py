@@ -221,7 +221,7 @@ class Scripts:
         skus: Sequence[str],
         entries: bytes,
         entry_keys: Sequence[str],
-        payloads: Sequence[str],
+        claims: Sequence[str],
         *,
         now: int,
         high_water: int,
@@ -230,12 +230,11 @@ class Scripts:
         retention_ms: int,
         maxlen: int,
     ) -> Call:
-        """KEYS: partition meta, stream, SKU list, (counters, journal) per SKU, one id key per entry."""
+        """KEYS: partition meta, stream, SKU list, counters per SKU, one id key per entry. `claims` are
+        the entries' claim values, "<now> <payload>" ('' for applied-markers)."""
         k = self.keys
         head = [k.partition_meta(partition), k.log(partition), k.skus(partition, gen)]
-        cp, jp = k.counters_prefix(partition, gen), k.journal_prefix(partition, gen)
-        lc, lj = len(cp), len(jp)
-        sku_keys = "".join([f"${lc + len(s)}\r\n{cp}{s}\r\n${lj + len(s)}\r\n{jp}{s}\r\n" for s in skus])
+        cp = k.counters_prefix(partition, gen)
         args: list[Arg] = [
             gen,
             now,
@@ -250,15 +249,15 @@ class Scripts:
         body = b"".join(
             [
                 _bulk_text(head),
-                sku_keys.encode() if sku_keys.isascii() else _bulk_text([f"{p}{s}" for s in skus for p in (cp, jp)]),
+                _bulk_prefixed(cp, skus),
                 _bulk_text(entry_keys),
                 b"".join(_bulk(a) for a in args),
                 _bulk(entries),
-                _bulk_text(payloads),
+                _bulk_text(claims),
             ]
         )
-        n_keys = 3 + 2 * len(skus) + len(entry_keys)
-        return Call("events", n_keys, n_keys + len(args) + 1 + len(payloads), body)
+        n_keys = 3 + len(skus) + len(entry_keys)
+        return Call("events", n_keys, n_keys + len(args) + 1 + len(claims), body)
 
     def safety(self, partition: int, gen: int, skus: Sequence[str], rows: bytes, *, maxlen: int) -> Call:
         """KEYS: partition meta, stream, counters per SKU."""

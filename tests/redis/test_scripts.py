@@ -120,15 +120,17 @@ def test_the_keys_are_the_documented_ones(replicas: Replicas, redis_server: Redi
     client = redis.Redis(host="127.0.0.1", port=redis_server.port)
     documented = re.compile(
         rf"^{prefix}:(meta|g\d+:network)$"
-        rf"|^\{{{prefix}:p\d+\}}:(meta|log|g\d+:(skus|inb|c:[^ ]+|j:[^ ]+)|id:[^ ]+|m:[^ ]+|wake:[0-9a-f]+)$"
+        rf"|^\{{{prefix}:p\d+\}}:(meta|log|g\d+:(skus|inb|c:[^ ]+)|id:[^ ]+|m:[^ ]+|wake:[0-9a-f]+)$"
     )
     found = [k.decode() for k in client.scan_iter(match=f"*{prefix}*")]
     assert found and all(documented.match(k) for k in found), [k for k in found if not documented.match(k)]
-    # a SKU's counters are integers only: 4*location + kind, the ring-fences below -1, the sentinel -1
-    counters = [k for k in found if ":c:" in k]
-    for key in counters:
-        fields = client.hgetall(key)
-        assert all(
-            re.fullmatch(rb"-?\d+", as_bytes(f)) and re.fullmatch(rb"-?\d+", as_bytes(v)) for f, v in fields.items()
-        ), key
+    # a SKU's counters: integer fields and values (4*location + kind, ring-fences below -1, the sentinel
+    # -1), and one packed journal per position that took deltas ('j<location>': 12-byte entries)
+    for key in (k for k in found if ":c:" in k):
+        for f, v in client.hgetall(key).items():
+            field, value = as_bytes(f), as_bytes(v)
+            if field.startswith(b"j"):
+                assert field[1:].isdigit() and len(value) % 12 == 0, (key, field)
+            else:
+                assert re.fullmatch(rb"-?\d+", field) and re.fullmatch(rb"-?\d+", value), (key, field, value)
     client.close()
