@@ -53,7 +53,6 @@ from ..model import (
     MAX_QUANTITY,
     AllocationRow,
     AtpConfig,
-    Channel,
     EventBatchResult,
     EventOutcome,
     EventResult,
@@ -295,9 +294,13 @@ class RedisLedger:
                 try:
                     read_meta(self._client, self.keys)
                 except NoData:
-                    write_generation(self._client, self._scripts, self.keys, fresh, store.network, 1, partitions)
-                    go_live_first(self._client, self._scripts, self.keys, partitions)
-                    return ReplicaState(store, partitions, 1, 1, [0] * partitions)
+                    # a fresh generation number even here: an initialisation that crashed may have left
+                    # keys of the one it had taken
+                    gen = int(self._client.hincrby(self.keys.meta, "lastgen", 1))
+                    write_generation(self._client, self._scripts, self.keys, fresh, store.network, gen, partitions)
+                    seqs = go_live_first(self._client, self._scripts, self.keys, partitions, gen)
+                    drop_old_generations(self._client, self.keys, partitions, gen)
+                    return ReplicaState(store, partitions, gen, 1, seqs)
         return self._read_state()
 
     def _read_state(self) -> ReplicaState:
@@ -925,10 +928,17 @@ def write_generation(
     return int(st_sku.shape[0])
 
 
-def go_live_first(client: redis.Redis, scripts: Scripts, keys: Keys, partitions: int) -> None:
-    """Make generation 1 live on a ledger that did not exist: partitions at sequence 0, no records."""
-    scripts.run([scripts.init(p, 1) for p in range(partitions)])
-    client.hset(keys.meta, mapping={"partitions": partitions, "gen": 1, "lastgen": 1})
+def go_live_first(client: redis.Redis, scripts: Scripts, keys: Keys, partitions: int, gen: int) -> list[int]:
+    """Make the first generation of a ledger that did not exist live, without change records; the
+    partitions' sequences (0 unless an earlier, crashed initialisation got further)."""
+    scripts.run([scripts.init(p, gen) for p in range(partitions)])
+    pipe = client.pipeline(transaction=False)
+    for p in range(partitions):
+        pipe.hget(keys.partition_meta(p), "seq")
+    seqs = [int(s or 0) for s in pipe.execute()]
+    # last: until this field exists, the ledger does not (starting replicas wait on the load lock)
+    client.hset(keys.meta, mapping={"partitions": partitions, "gen": gen})
+    return seqs
 
 
 def go_live(client: redis.Redis, scripts: Scripts, keys: Keys, partitions: int, gen: int, *, maxlen: int) -> list[int]:
@@ -1006,7 +1016,7 @@ def load_into_redis(
                 if config is None and live:
                     config = _read_network(client, keys, live)[0].config
                 fresh = StockStore.from_snapshot(snapshot, config)  # validates before any write
-                gen = int(client.hincrby(keys.meta, "lastgen", 1)) if live else 1
+                gen = int(client.hincrby(keys.meta, "lastgen", 1))
                 positions = write_generation(
                     client, scripts, keys, snapshot, fresh.network, gen, p_count, progress=progress
                 )
@@ -1014,8 +1024,8 @@ def load_into_redis(
                     go_live(client, scripts, keys, p_count, gen, maxlen=maxlen)
                     dropped = drop_old_generations(client, keys, p_count, gen)
                 else:
-                    go_live_first(client, scripts, keys, p_count)
-                    dropped = 0
+                    go_live_first(client, scripts, keys, p_count, gen)
+                    dropped = drop_old_generations(client, keys, p_count, gen)
         return LoadReport(gen, p_count, positions, time.perf_counter() - started, dropped)
     finally:
         client.close()
@@ -1026,7 +1036,6 @@ def _conforms(ledger: RedisLedger) -> Ledger:
 
 
 __all__ = [
-    "Channel",
     "LoadReport",
     "RedisLedger",
     "drop_old_generations",

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -93,7 +93,6 @@ class ReplicaState:
     window_start: int = NO_WINDOW
     # while replaying after a rebuild: per partition, SKU -> the sequence its counters were read at
     basis: list[dict[str, int]] | None = None
-    network_gen: dict[int, int] = field(default_factory=dict)
 
     @property
     def sequence(self) -> int:

@@ -126,3 +126,25 @@ def test_a_replica_that_missed_trimmed_records_rebuilds(replicas: Replicas, redi
     eventually(lambda: observable(second.store) == observable(first.store), what="the rebuilt replica")
     assert not second.stale
     client.close()
+
+
+def test_a_ledger_whose_creation_crashed_is_created_again_cleanly(
+    replicas: Replicas, redis_server: RedisServer, prefix: str
+) -> None:
+    """What a crash halfway through creating a ledger leaves: a generation number taken, partial keys of
+    it and a partition already switched to it, but no ledger metadata. The next start takes over."""
+    from availability.ledger.redis_keys import Keys
+
+    keys = Keys(prefix)
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    client.hset(keys.meta, "lastgen", 1)
+    client.hset(keys.counters_prefix(0, 1) + "GHOST", mapping={"-1": 0, "0": 99})
+    client.hset(keys.skus(0, 1), "GHOST", "")
+    client.hset(keys.partition_meta(0), mapping={"gen": 1, "seq": 0})
+    ledger = replicas(snapshot())  # type: ignore[arg-type]
+    assert "GHOST" not in ledger.store.skus
+    assert not list(client.scan_iter(match=f"*{prefix}*:g1:*"))
+    assert ledger.apply_stock_events([ev("fine")]).results[0].outcome is EventOutcome.APPLIED
+    later = replicas()
+    assert observable(later.store) == observable(ledger.store)
+    client.close()
