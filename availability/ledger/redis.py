@@ -347,6 +347,7 @@ class RedisLedger:
 
     def close(self) -> None:
         self._replica.close()
+        self._scripts.close()
         self._client.close()
 
     def __enter__(self) -> RedisLedger:
@@ -446,30 +447,33 @@ class RedisLedger:
         def build(part: int, entries: list[_Entry], gen: int) -> tuple[Call, list[str]]:
             return self._events_call(part, entries, gen, skus, li, ci, codes, qtys, times, ids, payloads, now)
 
-        # 4. claims first (only when some id and SKU fall in different partitions), then applies
-        if claims:
-            self._run_event_calls(claims, build)
-            for entries in claims.values():
-                for c in entries:
-                    target = entry_of[c.j]
-                    if c.mode == MODE_PEEK:
-                        continue
-                    if c.code == C_REUSED:
-                        target.code, target.info = C_REUSED, c.info
-                        applies[target.part].remove(target)
-        records = self._run_event_calls({p: es for p, es in applies.items() if es}, build)
+        # 4-6 with the readers kept off these partitions (see Replica.writing): this thread applies their
+        # records itself as soon as the replies are in
+        with self._replica.writing(sorted(applies)):
+            # 4. claims first (only when some id and SKU fall in different partitions), then applies
+            if claims:
+                self._run_event_calls(claims, build)
+                for entries in claims.values():
+                    for c in entries:
+                        target = entry_of[c.j]
+                        if c.mode == MODE_PEEK:
+                            continue
+                        if c.code == C_REUSED:
+                            target.code, target.info = C_REUSED, c.info
+                            applies[target.part].remove(target)
+            records = self._run_event_calls({p: es for p, es in applies.items() if es}, build)
 
-        # 5. a claim whose event was then rejected is released, so a corrected event may reuse the id
-        release: dict[int, list[_Entry]] = {}
-        for e in entry_of.values():
-            if e.mode == MODE_APPLY_MARKED and e.code in (C_WINDOW, C_RANGE):
-                q = partition_of(ids[e.j], P)
-                release.setdefault(q, []).append(_Entry(e.j, MODE_RELEASE, q))
-        if release:
-            self._run_event_calls(release, build)
+            # 5. a claim whose event was then rejected is released, so a corrected event may reuse the id
+            release: dict[int, list[_Entry]] = {}
+            for e in entry_of.values():
+                if e.mode == MODE_APPLY_MARKED and e.code in (C_WINDOW, C_RANGE):
+                    q = partition_of(ids[e.j], P)
+                    release.setdefault(q, []).append(_Entry(e.j, MODE_RELEASE, q))
+            if release:
+                self._run_event_calls(release, build)
 
-        # 6. this replica applies its own records before answering (read-your-writes)
-        self._replica.apply_own(records)
+            # 6. this replica applies its own records before answering (read-your-writes)
+            self._replica.apply_own(records)
 
         # 7. outcomes in request order
         def result(j: int, e: _Entry) -> EventResult:
@@ -584,6 +588,14 @@ class RedisLedger:
         chunks = {
             p: [es[a : a + ENTRIES_PER_CALL] for a in range(0, len(es), ENTRIES_PER_CALL)] for p, es in by_part.items()
         }
+        return self._run_chunks(chunks, build, P)
+
+    def _run_chunks(
+        self,
+        chunks: dict[int, list[list[_Entry]]],
+        build: Callable[[int, list[_Entry], int], tuple[Call, list[str]]],
+        P: int,
+    ) -> list[Record]:
         records: list[Record] = []
         for r in range(max((len(c) for c in chunks.values()), default=0)):
             todo = [(p, c[r]) for p, c in chunks.items() if r < len(c)]
