@@ -32,6 +32,7 @@ from .locations import MAX_CHANNELS
 from .model import (
     _ID_RE,
     MAX_QUANTITY,
+    AtpConfig,
     Channel,
     InboundType,
     Location,
@@ -40,6 +41,7 @@ from .model import (
     Method,
     Sku,
     Snapshot,
+    load_atp_config,
 )
 
 __all__ = ["MAX_STORED_ERRORS", "TABLES", "RowError", "SnapshotError", "load_snapshot", "write_snapshot"]
@@ -697,6 +699,8 @@ def load_snapshot(directory: Path) -> Snapshot:
         groups = _groups(t, location_ids)
 
     snap = Snapshot(locations=locations, channels=channels, skus=[])
+    if (directory / ATP_CONFIG_FILE).exists():
+        snap.config = load_atp_config(directory / ATP_CONFIG_FILE)
     if (t := tables["stock"]) is not None:
         (snap.stock_sku, snap.stock_loc, snap.stock_on_hand, snap.stock_safety) = _stock(
             t, sku_ids, location_ids
@@ -821,6 +825,24 @@ def _frames(snapshot: Snapshot) -> dict[str, pl.DataFrame]:
     }
 
 
+ATP_CONFIG_FILE = "atp.toml"
+
+
+def atp_config_toml(config: AtpConfig) -> str:
+    """The TOML form of an AtpConfig (what load_atp_config reads back)."""
+    t, o = config.inbound_share_bp
+    d, st, ds, v = config.default_safety
+    return (
+        "[promising]\n"
+        f"in_transit_percent = {t / 100:g}\n"
+        f"on_order_percent = {o / 100:g}\n\n"
+        "[safety_stock]\n"
+        f"distribution_center = {d}\nstore = {st}\ndark_store = {ds}\ndrop_ship_vendor = {v}\n\n"
+        "[status]\n"
+        f"low_stock_network = {config.low_stock_network}\nlow_stock_location = {config.low_stock_location}\n"
+    )
+
+
 def write_snapshot(snapshot: Snapshot, directory: Path, *, format: Literal["csv", "parquet"]) -> None:
     """Write every table of `snapshot` to `directory` (created if needed) so that `load_snapshot` gives the
     same snapshot back. Each file is written under a temporary name and renamed into place."""
@@ -836,6 +858,8 @@ def write_snapshot(snapshot: Snapshot, directory: Path, *, format: Literal["csv"
         )
     frames = _frames(snapshot)
     directory.mkdir(parents=True, exist_ok=True)
+    if snapshot.config is not None:
+        (directory / ATP_CONFIG_FILE).write_text(atp_config_toml(snapshot.config))
     for table, df in frames.items():
         final = directory / f"{table}.{format}"
         tmp = directory / f".{table}.{format}.tmp"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from enum import IntEnum, StrEnum
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -30,9 +32,7 @@ def check_id(field_name: str, value: object) -> str:
     return value
 
 
-def check_quantity(
-    field_name: str, value: object, *, allow_zero: bool = True, allow_negative: bool = False
-) -> int:
+def check_quantity(field_name: str, value: object, *, allow_zero: bool = True, allow_negative: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(field_name, value, "must be an integer")
     if value < 0 and not allow_negative:
@@ -75,9 +75,7 @@ class LocationType(IntEnum):
         try:
             return cls[key]
         except KeyError:
-            raise InvalidArgument(
-                field_name, value, f"must be one of {[m.name.lower() for m in cls]}"
-            ) from None
+            raise InvalidArgument(field_name, value, f"must be one of {[m.name.lower() for m in cls]}") from None
 
 
 class Method(IntEnum):
@@ -98,9 +96,7 @@ class Method(IntEnum):
         try:
             return cls[key]
         except KeyError:
-            raise InvalidArgument(
-                field_name, value, f"must be one of {[m.name.lower() for m in cls]}"
-            ) from None
+            raise InvalidArgument(field_name, value, f"must be one of {[m.name.lower() for m in cls]}") from None
 
 
 ALL_METHODS_MASK = sum(m.bit for m in Method)
@@ -124,9 +120,7 @@ class InboundType(IntEnum):
         try:
             return cls[key]
         except KeyError:
-            raise InvalidArgument(
-                field_name, value, f"must be one of {[m.name.lower() for m in cls]}"
-            ) from None
+            raise InvalidArgument(field_name, value, f"must be one of {[m.name.lower() for m in cls]}") from None
 
 
 class EventType(StrEnum):
@@ -189,15 +183,11 @@ class Location:
         if not isinstance(self.type, LocationType):
             raise InvalidArgument("location.type", self.type, "must be a LocationType")
         if not (
-            isinstance(self.latitude, (int, float))
-            and math.isfinite(self.latitude)
-            and -90 <= self.latitude <= 90
+            isinstance(self.latitude, (int, float)) and math.isfinite(self.latitude) and -90 <= self.latitude <= 90
         ):
             raise InvalidArgument("location.latitude", self.latitude, "must be a number in [-90, 90]")
         if not (
-            isinstance(self.longitude, (int, float))
-            and math.isfinite(self.longitude)
-            and -180 <= self.longitude <= 180
+            isinstance(self.longitude, (int, float)) and math.isfinite(self.longitude) and -180 <= self.longitude <= 180
         ):
             raise InvalidArgument("location.longitude", self.longitude, "must be a number in [-180, 180]")
         for ch in self.channels:
@@ -295,9 +285,7 @@ class AtpConfig:
 
     def __post_init__(self) -> None:
         if len(self.inbound_share_bp) != len(InboundType):
-            raise InvalidArgument(
-                "inbound_share_bp", self.inbound_share_bp, "needs one share per inbound type"
-            )
+            raise InvalidArgument("inbound_share_bp", self.inbound_share_bp, "needs one share per inbound type")
         for bp in self.inbound_share_bp:
             if not (isinstance(bp, int) and 0 <= bp <= 10_000):
                 raise InvalidArgument("inbound_share_bp", bp, "must be an integer in [0, 10000] basis points")
@@ -307,6 +295,67 @@ class AtpConfig:
             check_quantity("default_safety", s)
         check_quantity("low_stock_network", self.low_stock_network)
         check_quantity("low_stock_location", self.low_stock_location)
+
+
+_SHARE_KEYS = ("in_transit_percent", "on_order_percent")
+_SAFETY_KEYS = ("distribution_center", "store", "dark_store", "drop_ship_vendor")
+
+
+def atp_config_from_mapping(data: object, source: str = "atp config") -> AtpConfig:
+    """An AtpConfig from the documented TOML layout (README "ATP configuration"): every key optional,
+    unknown keys rejected, each error naming the key and value."""
+    if not isinstance(data, dict):
+        raise InvalidArgument(source, data, "must be a table")
+    allowed = {
+        "promising": _SHARE_KEYS,
+        "safety_stock": _SAFETY_KEYS,
+        "status": ("low_stock_network", "low_stock_location"),
+    }
+    for section, body in data.items():
+        if section not in allowed:
+            raise InvalidArgument(f"{source}: [{section}]", section, f"unknown section; use {sorted(allowed)}")
+        if not isinstance(body, dict):
+            raise InvalidArgument(f"{source}: [{section}]", body, "must be a table")
+        for key in body:
+            if key not in allowed[section]:
+                raise InvalidArgument(
+                    f"{source}: {section}.{key}", body[key], f"unknown key; use {list(allowed[section])}"
+                )
+    base = AtpConfig()
+    promising = data.get("promising", {})
+    shares = list(base.inbound_share_bp)
+    for i, key in enumerate(_SHARE_KEYS):
+        if key in promising:
+            v = promising[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 100:
+                raise InvalidArgument(f"{source}: promising.{key}", v, "must be a number in [0, 100]")
+            shares[i] = round(v * 100)
+    safety = list(base.default_safety)
+    for i, key in enumerate(_SAFETY_KEYS):
+        if key in data.get("safety_stock", {}):
+            safety[i] = check_quantity(f"{source}: safety_stock.{key}", data["safety_stock"][key])
+    status = data.get("status", {})
+    return AtpConfig(
+        inbound_share_bp=(shares[0], shares[1]),
+        default_safety=(safety[0], safety[1], safety[2], safety[3]),
+        low_stock_network=check_quantity(
+            f"{source}: status.low_stock_network", status.get("low_stock_network", base.low_stock_network)
+        ),
+        low_stock_location=check_quantity(
+            f"{source}: status.low_stock_location", status.get("low_stock_location", base.low_stock_location)
+        ),
+    )
+
+
+def load_atp_config(path: Path) -> AtpConfig:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as err:
+        raise InvalidArgument("atp_config", str(path), f"cannot be read: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InvalidArgument("atp_config", str(path), f"is not valid TOML: {err}") from None
+    return atp_config_from_mapping(data, str(path))
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +396,8 @@ class Snapshot:
     channels: list[Channel]
     skus: list[Sku]
     groups: list[LocationGroup] = field(default_factory=list)
+    # ATP rules that travel with the data (atp.toml in a snapshot directory); None: the defaults
+    config: AtpConfig | None = None
     # stock: sku index, location index, on hand, safety stock (-1: the location type's default)
     stock_sku: I32 = field(default_factory=_empty)
     stock_loc: I32 = field(default_factory=_empty)

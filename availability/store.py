@@ -258,7 +258,7 @@ class StockStore:
 
     @classmethod
     def from_snapshot(cls, snap: Snapshot, config: AtpConfig | None = None, sequence: int = 0) -> StockStore:
-        network = LocationTable(snap.locations, snap.channels, snap.groups, config)
+        network = LocationTable(snap.locations, snap.channels, snap.groups, config or snap.config)
         n_sku = len(snap.skus)
         n_loc = len(network)
         sku = np.asarray(snap.stock_sku, dtype=np.int32)

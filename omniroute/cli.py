@@ -100,6 +100,11 @@ def main() -> None:
 @click.option(
     "--redis-prefix", default=None, help="Key prefix of the Redis ledger (env OMNIROUTE_REDIS_PREFIX)."
 )
+@click.option(
+    "--atp-config",
+    default=None,
+    help="ATP rules as TOML: inbound shares, default safety stock, status thresholds (env OMNIROUTE_ATP_CONFIG).",
+)
 def serve(**flags: str | None) -> None:
     """Run the gRPC server. Without --data: the embedded ledger with a generated demo network."""
     try:
@@ -108,6 +113,15 @@ def serve(**flags: str | None) -> None:
         raise click.UsageError(str(err)) from None
     if config.data_dir is not None and not config.data_dir.is_dir():
         raise click.UsageError(f"--data {config.data_dir}: not a directory")
+    atp = None
+    if config.atp_config is not None:
+        from availability.errors import InvalidArgument
+        from availability.model import load_atp_config
+
+        try:
+            atp = load_atp_config(config.atp_config)
+        except InvalidArgument as err:
+            raise click.UsageError(f"--atp-config: {err}") from None
 
     from .server import ServerError, demo_loader, redis_loader, run, snapshot_loader
 
@@ -116,11 +130,11 @@ def serve(**flags: str | None) -> None:
     if config.redis_url is not None:
         loader = redis_loader(config)
     elif config.data_dir is not None:
-        loader = snapshot_loader(config.data_dir)
+        loader = snapshot_loader(config.data_dir, atp)
     elif console.is_terminal:
-        loader = _demo_with_progress(config, console, demo_loader)
+        loader = _demo_with_progress(config, console, demo_loader, atp)
     else:
-        loader = demo_loader(config.demo_size, config.demo_seed)
+        loader = demo_loader(config.demo_size, config.demo_seed, atp=atp)
     try:
         run(config, loader)
     except ServerError as err:
@@ -128,7 +142,9 @@ def serve(**flags: str | None) -> None:
         raise SystemExit(1) from None
 
 
-def _demo_with_progress(config: ServerConfig, console: Console, demo_loader: Any) -> Callable[[], Any]:
+def _demo_with_progress(
+    config: ServerConfig, console: Console, demo_loader: Any, atp: Any = None
+) -> Callable[[], Any]:
     def load() -> Any:
         # runs on the server's loader thread; rich's live display is thread-safe
         with _progress(console) as bar:
@@ -137,7 +153,7 @@ def _demo_with_progress(config: ServerConfig, console: Console, demo_loader: Any
             def report(stage: str, fraction: float) -> None:
                 bar.update(task, completed=fraction, detail=stage)
 
-            return demo_loader(config.demo_size, config.demo_seed, progress=report)()
+            return demo_loader(config.demo_size, config.demo_seed, progress=report, atp=atp)()
 
     return load
 

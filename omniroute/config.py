@@ -47,6 +47,9 @@ class ServerConfig:
     # The Redis ledger (shared by every replica) instead of the embedded one, e.g. redis://host:6379/0.
     redis_url: str | None = None
     redis_prefix: str = "omniroute"
+    # ATP rules (inbound shares, default safety stock, status thresholds) as TOML; overrides a snapshot's
+    # own atp.toml. None: the snapshot's, else the defaults.
+    atp_config: Path | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host or any(c.isspace() for c in self.host):
@@ -170,4 +173,5 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "demo_seed": _int,
     "redis_url": _text,
     "redis_prefix": _text,
+    "atp_config": _path,
 }

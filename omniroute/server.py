@@ -41,7 +41,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from availability.ledger import Ledger
-from availability.model import Snapshot
+from availability.model import AtpConfig, Snapshot
 
 from .config import ServerConfig
 from .runtime import Runtime
@@ -89,7 +89,11 @@ def configure_logging(level: str | int) -> None:
 
 
 def demo_loader(
-    size: str, seed: int, *, progress: Callable[[str, float], None] | None = None
+    size: str,
+    seed: int,
+    *,
+    progress: Callable[[str, float], None] | None = None,
+    atp: AtpConfig | None = None,
 ) -> LedgerLoader:
     def load() -> Ledger:
         from availability import StockStore
@@ -99,7 +103,7 @@ def demo_loader(
         started = time.perf_counter()
         # inbound dates count from today so that the demo's future supply is in the future
         snapshot = generate_network(size, seed=seed, base_date=date.today(), progress=progress)
-        ledger = MemoryLedger(StockStore.from_snapshot(snapshot))
+        ledger = MemoryLedger(StockStore.from_snapshot(snapshot, atp))
         log.info(
             "generated the %r demo network (seed %d): %d locations, %d SKUs, %d positions in %.1f s",
             size,
@@ -114,7 +118,7 @@ def demo_loader(
     return load
 
 
-def snapshot_loader(directory: Path) -> LedgerLoader:
+def snapshot_loader(directory: Path, atp: AtpConfig | None = None) -> LedgerLoader:
     def load() -> Ledger:
         from availability import StockStore
         from availability.ingest import load_snapshot
@@ -122,7 +126,7 @@ def snapshot_loader(directory: Path) -> LedgerLoader:
 
         started = time.perf_counter()
         snapshot = load_snapshot(directory)
-        ledger = MemoryLedger(StockStore.from_snapshot(snapshot))
+        ledger = MemoryLedger(StockStore.from_snapshot(snapshot, atp))
         log.info(
             "loaded snapshot %s: %d locations, %d SKUs, %d positions in %.1f s",
             directory,
