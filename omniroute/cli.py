@@ -128,7 +128,7 @@ def serve(**flags: str | None) -> None:
     console = _err_console()
     loader: Callable[[], Any]
     if config.redis_url is not None:
-        loader = redis_loader(config)
+        loader = redis_loader(config, atp)
     elif config.data_dir is not None:
         loader = snapshot_loader(config.data_dir, atp)
     elif console.is_terminal:
@@ -188,7 +188,8 @@ def _demo_with_progress(
     help="Partitions of a new ledger (default 1); a ledger keeps the count it was created with.",
 )
 def load(data_dir: Path, redis_url: str | None, prefix: str, partitions: int | None) -> None:
-    """Load a snapshot into the Redis ledger; running replicas switch to it by themselves."""
+    """Load a snapshot into the Redis ledger; running replicas switch to it by themselves. The ATP rules
+    are the directory's atp.toml if it has one, else the ledger's current ones."""
     if not redis_url:
         raise click.UsageError("--redis URL (or OMNIROUTE_REDIS_URL) is required")
     from availability.errors import OmnirouteError

@@ -140,10 +140,11 @@ def snapshot_loader(directory: Path, atp: AtpConfig | None = None) -> LedgerLoad
     return load
 
 
-def redis_loader(config: ServerConfig) -> LedgerLoader:
+def redis_loader(config: ServerConfig, atp: AtpConfig | None = None) -> LedgerLoader:
     """The Redis ledger at `config.redis_url`: this replica rebuilds its read model from Redis. A Redis
     that does not hold the ledger yet gets the --data snapshot (else the demo network) as its first
-    generation; a populated one is used as it is (`omniroute load` replaces its contents)."""
+    generation, with `atp` as its ATP rules; a populated one is used as it is, rules included
+    (`omniroute load` replaces its contents)."""
 
     def bootstrap() -> Snapshot:
         if config.data_dir is not None:
@@ -160,7 +161,7 @@ def redis_loader(config: ServerConfig) -> LedgerLoader:
 
         assert config.redis_url is not None
         started = time.perf_counter()
-        ledger = RedisLedger(config.redis_url, prefix=config.redis_prefix, snapshot=bootstrap)
+        ledger = RedisLedger(config.redis_url, prefix=config.redis_prefix, snapshot=bootstrap, config=atp)
         store = ledger.store
         log.info(
             "Redis ledger at %s (prefix %r, %d partitions): %d locations, %d SKUs, %d positions in %.1f s",

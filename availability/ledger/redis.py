@@ -1006,8 +1006,8 @@ def load_into_redis(
 ) -> LoadReport:
     """Write a snapshot into Redis as the ledger's new generation (what `omniroute load` does). Running
     replicas switch to it by themselves (they rebuild on the "everything" records). The partition
-    count is fixed by the first load; a later load keeps it, and the catalogue keeps its ATP config
-    unless `config` is given."""
+    count is fixed by the first load; a later load keeps it. ATP rules: `config` if given, else the
+    snapshot's own (a directory's atp.toml), else the ledger's current ones."""
     started = time.perf_counter()
     keys = Keys(prefix)
     client = connect(url, socket_timeout=60.0)
@@ -1025,7 +1025,7 @@ def load_into_redis(
                         "partitions", partitions, f"the ledger was created with {have}; it cannot change"
                     )
                 p_count = have or partitions or 1
-                if config is None and live:
+                if config is None and snapshot.config is None and live:
                     config = _read_network(client, keys, live)[0].config
                 fresh = StockStore.from_snapshot(snapshot, config)  # validates before any write
                 gen = int(client.hincrby(keys.meta, "lastgen", 1))

@@ -80,3 +80,29 @@ def test_two_servers_share_one_redis_ledger(redis_server: RedisServer, prefix: s
         client = redis.Redis(host="127.0.0.1", port=redis_server.port)
         client.flushall()
         client.close()
+
+
+def test_load_takes_the_directorys_atp_rules_else_keeps_the_ledgers(
+    redis_server: RedisServer, prefix: str, tmp_path: Path
+) -> None:
+    import shutil
+
+    from availability import AtpConfig
+    from availability.ingest import ATP_CONFIG_FILE, atp_config_toml
+
+    with_rules = tmp_path / "with-rules"
+    shutil.copytree(SAMPLE, with_rules)
+    rules = AtpConfig(inbound_share_bp=(8000, 2500), default_safety=(1, 2, 0, 0), low_stock_network=5)
+    (with_rules / ATP_CONFIG_FILE).write_text(atp_config_toml(rules))
+    runner = CliRunner()
+    base = ["load", "--redis", redis_server.url, "--prefix", prefix]
+    assert runner.invoke(main, [*base, "--data", str(with_rules)]).exit_code == 0
+    with RedisLedger(redis_server.url, prefix=prefix) as replica:
+        assert replica.store.network.config == rules
+        # a directory without rules keeps the ledger's
+        assert runner.invoke(main, [*base, "--data", str(SAMPLE)]).exit_code == 0
+        eventually(lambda: replica.store.sequence >= 1, what="the replica to switch")  # one partition
+        assert replica.store.network.config == rules
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    client.flushall()
+    client.close()
