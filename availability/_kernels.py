@@ -836,3 +836,6 @@ def warm_up() -> None:
         idx, pos, alloc, keys, vals, j, j.copy(), j.copy(), j.copy(), meta, np.zeros(8, np.int64),
         e, e, e, e, e, e, e, 0, 1, i8, i8.copy(), e, e, e,
     )  # fmt: skip
+    from . import _idhash  # the id -> index hash table's kernels (catalog.IdIndex batch lookups)
+
+    _idhash.warm_up()

@@ -11,6 +11,14 @@ ratios to Ping. Server CPU is the figure the targets are about: it is what a cal
     python benchmarks/grpc_ratio.py                 # demo network
     python benchmarks/grpc_ratio.py --size medium   # 600 locations, 100k SKUs
     python benchmarks/grpc_ratio.py --compare-sync  # also: no-op unary on grpc.aio vs the sync server
+    python benchmarks/grpc_ratio.py --availability-only --size medium   # Ping and GetAvailability only
+
+GetAvailability of 1,000 SKUs is measured twice: the same request every call (its SKUs stay in the
+server's caches), and a different random request each call (from 64 made beforehand). Before the gRPC
+rounds, the client resolves 1,000 random ids of the same network in-process, the three ways the server
+has had (--lookup-only stops there): a dict probe per id (IdIndex.lookup_many before its hash table),
+IdIndex.lookup_many (one numba call over the joined ids), IdIndex.lookup_wire (one numba call over the
+request's wire bytes, what GetAvailability does).
 
 Holds are also measured for throughput: --threads client threads on one channel keep calls in flight
 for --seconds per kind, Ping and Reserve alternating, so holds/s and no-op calls/s come from the same
@@ -271,6 +279,57 @@ def compare_sync(calls: int) -> None:
         proc.wait()
 
 
+def report(results: dict[str, Series]) -> None:
+    base = results["Ping (no-op)"]
+    header = ("call", "median", "mean", "server CPU", "CPU ratio", "latency ratio")
+    print("\n{:28s} {:>9s} {:>9s} {:>11s} {:>10s} {:>14s}".format(*header))
+    for s in results.values():
+        print(
+            f"{s.name:28s} {s.median_us:7.0f}us {s.mean_us:7.0f}us {s.cpu_per_call_us:9.0f}us "
+            f"{s.cpu_per_call_us / base.cpu_per_call_us:9.2f}x {s.median_us / base.median_us:13.2f}x"
+        )
+
+
+def id_lookups(size: str, seed: int, n: int = 1000, draws: int = 64, loops: int = 5) -> None:
+    """µs to resolve n random SKU ids of the network to indices in this process, three ways: median over
+    `draws` different draws (so the ids are not all in cache), best of `loops` passes."""
+    from itertools import repeat
+
+    from availability.catalog import IdIndex
+    from omniroute.networkgen import generate_network
+
+    snap = generate_network(size, seed=seed)
+    ids = [s.id for s in snap.skus]
+    del snap
+    index = IdIndex("sku", ids)
+    as_dict = {s: i for i, s in enumerate(ids)}
+    rng = np.random.default_rng(seed + 1)
+    picks = [[ids[i] for i in rng.choice(len(ids), min(n, len(ids)), replace=False).tolist()] for _ in range(draws)]
+    wires = [apb.GetAvailabilityRequest(skus=p, channel="web").SerializeToString() for p in picks]
+    field = apb.GetAvailabilityRequest.SKUS_FIELD_NUMBER
+    ways: dict[str, Callable[[int], Any]] = {
+        "dict probe per id (before)": lambda k: np.fromiter(
+            map(as_dict.get, picks[k], repeat(-1)), dtype=np.int64, count=len(picks[k])
+        ),
+        "IdIndex.lookup_many (ids)": lambda k: index.lookup_many(picks[k]),
+        "IdIndex.lookup_wire (request)": lambda k: index.lookup_wire(wires[k], field, len(picks[k])),
+    }
+    for fn in ways.values():  # warm-up, and every way agrees
+        assert all(np.array_equal(fn(k), ways["dict probe per id (before)"](k)) for k in range(draws))
+    print(f"in-process id lookups, {len(picks[0]):,} random ids of {len(ids):,} ({size}), median of {draws} draws:")
+    for name, fn in ways.items():
+        best = []
+        for k in range(draws):
+            t = []
+            for _ in range(loops):
+                t0 = time.perf_counter()
+                fn(k)
+                t.append(time.perf_counter() - t0)
+            best.append(min(t))
+        print(f"  {name:32s} {1e6 * statistics.median(best):7.1f} us")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -283,7 +342,15 @@ def main() -> None:
     parser.add_argument("--compare-sync", action="store_true")
     parser.add_argument("--threads", type=int, default=8, help="client threads of the holds/s throughput run")
     parser.add_argument("--seconds", type=float, default=2.0, help="seconds per kind and round (throughput)")
+    parser.add_argument(
+        "--availability-only", action="store_true", help="Ping and GetAvailability only: no holds, no events"
+    )
+    parser.add_argument("--lookup-only", action="store_true", help="the in-process id lookups only: no server")
     ns = parser.parse_args()
+
+    id_lookups(ns.size, ns.seed)
+    if ns.lookup_only:
+        return
 
     proc, target = start_server(["--demo-size", ns.size, "--demo-seed", str(ns.seed)])
     try:
@@ -299,6 +366,15 @@ def main() -> None:
             skus=[sku_ids[i] for i in rng.choice(info.skus, min(1000, info.skus), replace=False).tolist()],
             channel="web",
         )
+        randoms = itertools.cycle(
+            [
+                apb.GetAvailabilityRequest(
+                    skus=[sku_ids[i] for i in rng.choice(info.skus, min(1000, info.skus), replace=False).tolist()],
+                    channel="web",
+                )
+                for _ in range(64)
+            ]
+        )
         ping = dpb.PingRequest()
         res = reservation_pb2_grpc.ReservationServiceStub(channel)
         check = avail.GetAvailability(many)
@@ -309,6 +385,15 @@ def main() -> None:
             f"server {target}: {info.version}, {info.locations} locations, {info.skus:,} SKUs, "
             f"{info.positions:,} positions; {os.cpu_count()} CPUs; grpcio {grpc.__version__}"
         )
+        kinds: dict[str, Callable[[], Any]] = {
+            "Ping (no-op)": lambda: diag.Ping(ping),
+            "GetAvailability 1 SKU": lambda: avail.GetAvailability(one),
+            "GetAvailability 1,000 SKUs": lambda: avail.GetAvailability(many),
+            "GetAvailability 1,000 random": lambda: avail.GetAvailability(next(randoms)),
+        }
+        if ns.availability_only:
+            report(measure(proc.pid, kinds, ns.calls, ns.rounds))
+            return
         per_location, per_network = 3, 20
         loc_places, net_skus = hold_places(avail, sku_ids, per_location, per_network)
         loc_holds = hold_requests(loc_places, per_location, "loc")
@@ -317,26 +402,11 @@ def main() -> None:
             f"room for {len(loc_places) * per_location:,} location holds and {len(net_skus) * per_network:,} "
             "network holds of one unit"
         )
-        results = measure(
-            proc.pid,
-            {
-                "Ping (no-op)": lambda: diag.Ping(ping),
-                "GetAvailability 1 SKU": lambda: avail.GetAvailability(one),
-                "GetAvailability 1,000 SKUs": lambda: avail.GetAvailability(many),
-                "Reserve 1 line @location": lambda: res.Reserve(next(loc_holds)),
-                "Reserve 1 line @network": lambda: res.Reserve(next(net_holds)),
-            },
-            ns.calls,
-            ns.rounds,
-        )
+        kinds["Reserve 1 line @location"] = lambda: res.Reserve(next(loc_holds))
+        kinds["Reserve 1 line @network"] = lambda: res.Reserve(next(net_holds))
+        results = measure(proc.pid, kinds, ns.calls, ns.rounds)
+        report(results)
         base = results["Ping (no-op)"]
-        header = ("call", "median", "mean", "server CPU", "CPU ratio", "latency ratio")
-        print("\n{:28s} {:>9s} {:>9s} {:>11s} {:>10s} {:>14s}".format(*header))
-        for s in results.values():
-            print(
-                f"{s.name:28s} {s.median_us:7.0f}us {s.mean_us:7.0f}us {s.cpu_per_call_us:9.0f}us "
-                f"{s.cpu_per_call_us / base.cpu_per_call_us:9.2f}x {s.median_us / base.median_us:13.2f}x"
-            )
         for name in ("Reserve 1 line @location", "Reserve 1 line @network"):
             s = results[name]
             print(

@@ -1,7 +1,8 @@
 """AvailabilityService: protobuf <-> availability engine, nothing else.
 
-GetAvailability is the hot path: repeated fields go in and out whole (numpy `tolist()` into the message,
-or packed bytes), never a Python object per SKU of our own making.
+GetAvailability is the hot path: repeated fields go in and out whole (wire bytes made and read by numba
+kernels, numpy `tolist()` into the message, or packed bytes), never a Python object per SKU of our own
+making.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from typing import Any
 
 import grpc.aio
 import numpy as np
+import numpy.typing as npt
 
-from availability.atp import AvailabilityQuery, get_availability
+from availability._idhash import encode_availability
+from availability.atp import MAX_SKUS_PER_QUERY, AvailabilityQuery, as_of_day, get_availability
+from availability.catalog import MIN_TABLE_BATCH
 from availability.errors import InvalidArgument, Unavailable
+from availability.model import check_id
+from availability.store import StockStore, StoreView
 from omniroute.queries import CartLine, find_nearby_stores
 from omniroute.runtime import Runtime
 from omniroute.status import rpc
@@ -33,6 +39,7 @@ DEFAULT_CHUNK_ROWS = 10_000
 MAX_CHUNK_ROWS = 200_000
 
 
+_SKUS_FIELD = pb.GetAvailabilityRequest.SKUS_FIELD_NUMBER
 # wire tags (field number << 3 | length-delimited) of GetAvailabilityResponse.status and .unknown
 _STATUS_TAG = bytes([pb.GetAvailabilityResponse.STATUS_FIELD_NUMBER << 3 | 2])
 _UNKNOWN_TAG = bytes([pb.GetAvailabilityResponse.UNKNOWN_FIELD_NUMBER << 3 | 2])
@@ -51,6 +58,41 @@ def _packed_bytes(tag: bytes, payload: bytes) -> bytes:
     return tag + bytes(length) + payload
 
 
+def _network_answer(store: StockStore, request: pb.GetAvailabilityRequest) -> pb.GetAvailabilityResponse:
+    """GetAvailability without per-location rows: availability.atp.get_availability's checks and answer
+    (same order, same errors, same figures), without a Python object per SKU. The ids of a request of
+    MIN_TABLE_BATCH SKUs or more are resolved from its own wire bytes in one kernel call
+    (IdIndex.lookup_wire; ~65 us per 1,000 SKUs less than making their strings): only ids that turn out
+    unknown are read as str, to be checked for form. The answer is made as wire bytes in one kernel call
+    (quantity, status, unknown, sequence) and parsed once into the response (~40 us per 1,000 SKUs less
+    than `tolist` and the constructor)."""
+    method = method_of(request.method)
+    scope = scope_of(request.scope)
+    day = as_of_day(date_of(request.as_of, "as_of") if request.HasField("as_of") else None)
+    sequence = store.sequence
+    n = len(request.skus)
+    wire = request.SerializeToString() if MIN_TABLE_BATCH <= n <= MAX_SKUS_PER_QUERY else b""
+
+    def answer(view: StoreView) -> npt.NDArray[np.uint8]:
+        network = view.network
+        chan = network.channel_index(request.channel)
+        if n == 0:
+            raise InvalidArgument("skus", [], "must name at least one SKU")
+        if n > MAX_SKUS_PER_QUERY:
+            raise InvalidArgument("skus", n, f"at most {MAX_SKUS_PER_QUERY} SKUs per query")
+        idx = view.skus.lookup_wire(wire, _SKUS_FIELD, n) if wire else None
+        if idx is None:
+            idx = view.skus.lookup_many(request.skus[:])
+        if idx.min() < 0:  # unknown ids must still be well-formed ones
+            skus = request.skus
+            for k in np.flatnonzero(idx < 0).tolist():
+                check_id(f"skus[{k}]", skus[k])
+        qty = view.atp_many(idx, chan, method, scope, day)
+        return encode_availability(qty, idx, network.config.low_stock_network, sequence)
+
+    return pb.GetAvailabilityResponse.FromString(store.read(answer).tobytes())
+
+
 class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -62,6 +104,8 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
         store = self.rt.ledger.store
         if request.min_sequence and store.sequence < request.min_sequence:
             await self._wait_for_sequence(request.min_sequence, context)
+        if not request.per_location:
+            return _network_answer(store, request)
         result = get_availability(
             store,
             AvailabilityQuery(
