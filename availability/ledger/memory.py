@@ -632,9 +632,7 @@ class MemoryLedger:
         with self._lock:
             return self.holds.extend(reservation_id, ttl_ms)
 
-    def release(
-        self, reservation_id: str, lines: tuple[LineQuantity, ...] = (), operation_id: str = ""
-    ) -> Reservation:
+    def release(self, reservation_id: str, lines: tuple[LineQuantity, ...] = (), operation_id: str = "") -> Reservation:
         with self._lock:
             return self.holds.release(reservation_id, lines, operation_id)
 
