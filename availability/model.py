@@ -254,6 +254,34 @@ class StockEvent:
         return (self.type, self.location, self.sku, self.quantity, self.occurred_at, self.channel)
 
 
+def stock_event_problem(e: StockEvent, now_ms: int, max_future_ms: int) -> str:
+    """Why a stock event is malformed, or '' when it is well formed: the one rule every ledger applies,
+    in this order, so both backends reject the same events with the same reasons."""
+    try:
+        check_id("event_id", e.event_id)
+        check_id("sku", e.sku)
+        check_id("location", e.location)
+        if not isinstance(e.type, EventType):
+            return f"type={e.type!r}: unknown event type"
+        if e.type is EventType.ADJUSTMENT:
+            check_quantity("quantity", e.quantity, allow_zero=False, allow_negative=True)
+        elif e.type is EventType.CYCLE_COUNT:
+            check_quantity("quantity", e.quantity)
+        else:
+            check_quantity("quantity", e.quantity, allow_zero=False)
+        if not isinstance(e.channel, str):
+            return f"channel={e.channel!r}: must be a string"
+        if e.channel:
+            check_id("channel", e.channel)
+    except InvalidArgument as err:
+        return str(err)
+    if isinstance(e.occurred_at, bool) or not isinstance(e.occurred_at, int) or e.occurred_at <= 0:
+        return f"occurred_at={e.occurred_at!r}: must be a positive epoch time in milliseconds"
+    if e.occurred_at > now_ms + max_future_ms:
+        return f"occurred_at={e.occurred_at}: more than {max_future_ms // 3_600_000}h in the future"
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class EventResult:
     event_id: str

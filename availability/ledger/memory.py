@@ -57,6 +57,7 @@ from ..model import (
     StockEvent,
     check_id,
     check_quantity,
+    stock_event_problem,
 )
 from ..reservations import LineMove, LineQuantity, ReconcileReport, Reservation, ReserveRequest
 from ..store import StockStore, StoreView
@@ -251,29 +252,7 @@ class MemoryLedger:
 
     def _validate(self, e: StockEvent, now: int) -> str:
         """Reason the event is malformed, or '' when it is well formed."""
-        try:
-            check_id("event_id", e.event_id)
-            check_id("sku", e.sku)
-            check_id("location", e.location)
-            if not isinstance(e.type, EventType):
-                return f"type={e.type!r}: unknown event type"
-            if e.type is EventType.ADJUSTMENT:
-                check_quantity("quantity", e.quantity, allow_zero=False, allow_negative=True)
-            elif e.type is EventType.CYCLE_COUNT:
-                check_quantity("quantity", e.quantity)
-            else:
-                check_quantity("quantity", e.quantity, allow_zero=False)
-            if not isinstance(e.channel, str):
-                return f"channel={e.channel!r}: must be a string"
-            if e.channel:
-                check_id("channel", e.channel)
-        except InvalidArgument as err:
-            return str(err)
-        if isinstance(e.occurred_at, bool) or not isinstance(e.occurred_at, int) or e.occurred_at <= 0:
-            return f"occurred_at={e.occurred_at!r}: must be a positive epoch time in milliseconds"
-        if e.occurred_at > now + self.max_future_ms:
-            return f"occurred_at={e.occurred_at}: more than {self.max_future_ms // 3_600_000}h in the future"
-        return ""
+        return stock_event_problem(e, now, self.max_future_ms)
 
     def _columns(self, events: Sequence[StockEvent], view: StoreView, now: int, *, checked: bool) -> _Columns | None:
         """The events as columns with names resolved to indices, and the indices of suspects: events that

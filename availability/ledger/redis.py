@@ -62,6 +62,7 @@ from ..model import (
     StockEvent,
     check_id,
     check_quantity,
+    stock_event_problem,
 )
 from ..reservations import LineMove, LineQuantity, ReconcileReport, Reservation, ReserveRequest
 from ..store import StockStore, StoreView
@@ -149,30 +150,8 @@ def _reject(e: StockEvent, reason: str) -> EventResult:
 
 
 def _event_problem(e: StockEvent, now: int, max_future_ms: int) -> str:
-    """Why the event is malformed, or '' (the embedded ledger's checks, in the same order)."""
-    try:
-        check_id("event_id", e.event_id)
-        check_id("sku", e.sku)
-        check_id("location", e.location)
-        if not isinstance(e.type, EventType):
-            return f"type={e.type!r}: unknown event type"
-        if e.type is EventType.ADJUSTMENT:
-            check_quantity("quantity", e.quantity, allow_zero=False, allow_negative=True)
-        elif e.type is EventType.CYCLE_COUNT:
-            check_quantity("quantity", e.quantity)
-        else:
-            check_quantity("quantity", e.quantity, allow_zero=False)
-        if not isinstance(e.channel, str):
-            return f"channel={e.channel!r}: must be a string"
-        if e.channel:
-            check_id("channel", e.channel)
-    except InvalidArgument as err:
-        return str(err)
-    if isinstance(e.occurred_at, bool) or not isinstance(e.occurred_at, int) or e.occurred_at <= 0:
-        return f"occurred_at={e.occurred_at!r}: must be a positive epoch time in milliseconds"
-    if e.occurred_at > now + max_future_ms:
-        return f"occurred_at={e.occurred_at}: more than {max_future_ms // 3_600_000}h in the future"
-    return ""
+    """Why the event is malformed, or '' (the rule shared with the embedded ledger)."""
+    return stock_event_problem(e, now, max_future_ms)
 
 
 @dataclass(frozen=True, slots=True)
