@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 I64 = npt.NDArray[np.int64]
 CLOSED_RETENTION_MS = 24 * 3600 * 1000
+_Resolved = tuple[HoldDelta, int, int, int]  # a delta with its SKU index, location index, hold group
 
 
 class HoldBook:
@@ -134,43 +135,62 @@ class HoldBook:
             return (-1 if s is None else s), li, -1
         return (-1 if s is None else s), -1, net.hold_group_index(place, chan)
 
+    def _resolve_all(self, chan: int, deltas: list[HoldDelta]) -> list[_Resolved]:
+        return [(d, *self._resolve(chan, d.sku, d.place, d.at_location)) for d in deltas]
+
+    def _hold_or_roll_back(self, chan: int, items: list[_Resolved]) -> None:
+        """Apply every item in order, checking each increase against what is available at that moment;
+        if any is short, undo the applied ones and raise with every shortfall (numbered among the
+        increases, i.e. by request line for a reservation)."""
+        done: list[tuple[int, int, int, int]] = []
+        short: list[Shortfall] = []
+        k = 0
+        for d, s, li, g in items:
+            if d.d_held > 0:
+                avail = 0 if s < 0 else self._available(s, chan, li, g)
+                if d.d_held > avail:
+                    short.append(Shortfall(k, d.sku, d.place, d.d_held, avail))
+                k += 1
+                if d.d_held > avail:
+                    continue
+            self._apply(s, li, g, d.d_held, d.d_on_hand)
+            done.append((s, li, g, d.d_held))
+        if short:
+            for s, li, g, q in reversed(done):
+                self._apply(s, li, g, -q)
+            raise InsufficientStock(short)
+
     def _commit(self, rec: ReservationRecord, deltas: list[HoldDelta]) -> int:
-        """Apply the counter changes of a transition, bump the sequence and publish the change records."""
-        led = self._ledger
+        """Apply the counter changes of a release-like transition (nothing to check), give back the
+        ring-fence of released units, and publish."""
         chan = self._network().channel_index(rec.channel)
-        skus: list[int] = []
-        locs: list[int] = []
-        d_oh: list[int] = []
-        d_rs: list[int] = []
-        touched: list[int] = []
-        for d in deltas:
-            s, li, g = self._resolve(chan, d.sku, d.place, d.at_location)
+        items = self._resolve_all(chan, deltas)
+        for d, s, li, g in items:
             if s < 0:
                 continue
             self._apply(s, li, g, d.d_held, d.d_on_hand)
-            if li >= 0:
-                skus.append(s)
-                locs.append(li)
-                d_oh.append(d.d_on_hand)
-                d_rs.append(d.d_held)
-            else:
-                touched.append(s)
             if d.d_held < 0 and d.d_on_hand == 0:
                 self._give_back_fence(rec, d, s, chan)
+        return self._publish(rec, items)
+
+    def _publish(self, rec: ReservationRecord, items: list[_Resolved]) -> int:
+        """Bump the sequence and publish the change records of counters already changed."""
+        led = self._ledger
         led._sequence += 1
         seq = led._sequence
         led.store.sequence = seq
         rec.sequence = seq
-        n = len(skus)
+        rows = [(s, li, d.d_on_hand, d.d_held) for d, s, li, _g in items if s >= 0 and li >= 0]
+        n = len(rows)
         led._publish(
             ChangeBatch(
                 sequence=seq,
-                sku=np.array(skus, np.int64),
-                loc=np.array(locs, np.int64),
-                d_on_hand=np.array(d_oh, np.int64),
-                d_reserved=np.array(d_rs, np.int64),
+                sku=np.array([r[0] for r in rows], np.int64),
+                loc=np.array([r[1] for r in rows], np.int64),
+                d_on_hand=np.array([r[2] for r in rows], np.int64),
+                d_reserved=np.array([r[3] for r in rows], np.int64),
                 seq=np.full(n, seq, np.int64),
-                skus_touched=np.array(touched, np.int64),
+                skus_touched=np.array([s for _d, s, li, _g in items if s >= 0 and li < 0], np.int64),
             )
         )
         return seq
@@ -201,66 +221,22 @@ class HoldBook:
         net = self._network()
         store = self._ledger.store
         chan = net.channel_index(req.channel)
-        resolved: list[tuple[int, int, int]] = []
         for i, ln in enumerate(req.lines):
-            if ln.location:
-                li = net.index.get(ln.location)
-                if li is None:
-                    raise InvalidArgument(f"lines[{i}].location", ln.location, "unknown location")
-                si = store.skus.get(ln.sku)
-                resolved.append((-1 if si is None else si, li, -1))
-            else:
-                if ln.group and ln.group not in net.groups:
-                    raise InvalidArgument(f"lines[{i}].group", ln.group, "unknown location group")
-                g = net.hold_group_index(ln.group or NETWORK_GROUP, chan)
-                si = store.skus.get(ln.sku)
-                resolved.append((-1 if si is None else si, -1, g))
-        applied: list[tuple[int, int, int, int]] = []
-        short: list[Shortfall] = []
-        for i, (ln, (s, li, g)) in enumerate(zip(req.lines, resolved, strict=True)):
-            avail = 0 if s < 0 else self._available(s, chan, li, g)
-            if ln.quantity > avail:
-                short.append(Shortfall(i, ln.sku, ln.target, ln.quantity, avail))
-                continue
-            self._apply(s, li, g, ln.quantity)
-            applied.append((s, li, g, ln.quantity))
-        if short:
-            for s, li, g, q in reversed(applied):
-                self._apply(s, li, g, -q)
-            raise InsufficientStock(short)
-        now = self._clock_ms()
-        rec = new_record(req, now, {ln.location: True for ln in req.lines if ln.location})
-        # the holds are applied already: commit only publishes them and consumes the channel's fence
-        for ln, (s, _li, _g) in zip(req.lines, resolved, strict=True):
-            took = store.consume_allocation(s, chan, ln.quantity)
+            if ln.location and ln.location not in net.index:
+                raise InvalidArgument(f"lines[{i}].location", ln.location, "unknown location")
+            if ln.group and ln.group not in net.groups:
+                raise InvalidArgument(f"lines[{i}].group", ln.group, "unknown location group")
+        rec = new_record(req, self._clock_ms(), {ln.location: True for ln in req.lines if ln.location})
+        items = self._resolve_all(chan, reserve_deltas(rec))
+        self._hold_or_roll_back(chan, items)
+        for d, s, _li, _g in items:
+            took = store.consume_allocation(s, chan, d.d_held)
             if took:
-                self._fenced[(req.reservation_id, ln.sku, ln.target)] = took
-        self._publish_applied(rec, reserve_deltas(rec), resolved)
+                self._fenced[(req.reservation_id, d.sku, d.place)] = took
+        self._publish(rec, items)
         self._records[req.reservation_id] = rec
         heapq.heappush(self._deadlines, (rec.expires_at_ms, req.reservation_id))
         return rec.view()
-
-    def _publish_applied(
-        self, rec: ReservationRecord, deltas: list[HoldDelta], resolved: list[tuple[int, int, int]]
-    ) -> None:
-        led = self._ledger
-        led._sequence += 1
-        seq = led._sequence
-        led.store.sequence = seq
-        rec.sequence = seq
-        loc_rows = [(s, li, d.d_held) for d, (s, li, _g) in zip(deltas, resolved, strict=True) if li >= 0]
-        n = len(loc_rows)
-        led._publish(
-            ChangeBatch(
-                sequence=seq,
-                sku=np.array([r[0] for r in loc_rows], np.int64),
-                loc=np.array([r[1] for r in loc_rows], np.int64),
-                d_on_hand=np.zeros(n, np.int64),
-                d_reserved=np.array([r[2] for r in loc_rows], np.int64),
-                seq=np.full(n, seq, np.int64),
-                skus_touched=np.array([s for s, li, _g in resolved if li < 0], np.int64),
-            )
-        )
 
     def confirm(self, reservation_id: str, moves: tuple[LineMove, ...] = ()) -> Reservation:
         rec = self._get(reservation_id)
@@ -271,29 +247,8 @@ class HoldBook:
             return rec.view()
         chan = net.channel_index(rec.channel)
         # the group part goes first so the location holds can use the units it frees
-        releases = [d for d in deltas if d.d_held < 0]
-        takes = [d for d in deltas if d.d_held > 0]
-        done: list[tuple[int, int, int, int]] = []
-        for d in releases:
-            s, li, g = self._resolve(chan, d.sku, d.place, d.at_location)
-            self._apply(s, li, g, d.d_held)
-            done.append((s, li, g, d.d_held))
-        short: list[Shortfall] = []
-        for i, d in enumerate(takes):
-            s, li, g = self._resolve(chan, d.sku, d.place, d.at_location)
-            avail = 0 if s < 0 else self._available(s, chan, li, g)
-            if d.d_held > avail:
-                short.append(Shortfall(i, d.sku, d.place, d.d_held, avail))
-                continue
-            self._apply(s, li, g, d.d_held)
-            done.append((s, li, g, d.d_held))
-        if short:
-            for s, li, g, q in reversed(done):
-                self._apply(s, li, g, -q)
-            raise InsufficientStock(short)
-        # holds applied: undo and let _commit apply and publish them in one place
-        for s, li, g, q in reversed(done):
-            self._apply(s, li, g, -q)
+        items = self._resolve_all(chan, [d for d in deltas if d.d_held < 0] + [d for d in deltas if d.d_held > 0])
+        self._hold_or_roll_back(chan, items)
         # a moved line keeps the ring-fence it consumed: re-key it to the new lines, in order
         for mv in moves:
             fenced = self._fenced.pop((reservation_id, mv.sku, mv.place), 0)
@@ -303,17 +258,9 @@ class HoldBook:
                     key = (reservation_id, mv.sku, loc)
                     self._fenced[key] = self._fenced.get(key, 0) + take
                     fenced -= take
-        self._commit_no_fence(out, deltas)
+        self._publish(out, items)
         self._records[reservation_id] = out
         return out.view()
-
-    def _commit_no_fence(self, rec: ReservationRecord, deltas: list[HoldDelta]) -> None:
-        saved = self._fenced
-        self._fenced = {}
-        try:
-            self._commit(rec, deltas)
-        finally:
-            self._fenced = saved
 
     def extend(self, reservation_id: str, ttl_ms: int) -> Reservation:
         rec = self._get(reservation_id)
