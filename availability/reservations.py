@@ -195,47 +195,6 @@ class ReservationRecord:
             sequence=self.sequence,
         )
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.reservation_id,
-            "channel": self.channel,
-            "status": self.status.value,
-            "lines": [
-                [sku, place, self.at_location[(sku, place)], st.held, st.fulfilled, st.released]
-                for (sku, place), st in self.lines.items()
-            ],
-            "created": self.created_at_ms,
-            "expires": self.expires_at_ms,
-            "payload": [self.payload[0], [list(x) for x in self.payload[1]]],  # type: ignore[attr-defined]
-            "ops": {k: [list(v[0]), v[1]] for k, v in self.operations.items()},  # type: ignore[call-overload]
-            "seq": self.sequence,
-        }
-
-    @staticmethod
-    def from_json(d: dict[str, object]) -> ReservationRecord:
-        lines: dict[tuple[str, str], LineState] = {}
-        at: dict[tuple[str, str], bool] = {}
-        for sku, place, at_loc, held, ful, rel in d["lines"]:  # type: ignore[attr-defined]
-            lines[(sku, place)] = LineState(held, ful, rel)
-            at[(sku, place)] = bool(at_loc)
-        payload = d["payload"]
-        ops = d["ops"]
-        return ReservationRecord(
-            reservation_id=str(d["id"]),
-            channel=str(d["channel"]),
-            status=ReservationStatus(str(d["status"])),
-            lines=lines,
-            at_location=at,
-            created_at_ms=int(d["created"]),  # type: ignore[call-overload]
-            expires_at_ms=int(d["expires"]),  # type: ignore[call-overload]
-            payload=(payload[0], tuple(tuple(x) for x in payload[1])),  # type: ignore[index]
-            operations={
-                k: (tuple(tuple(x) for x in v[0]), v[1])
-                for k, v in ops.items()  # type: ignore[attr-defined]
-            },
-            sequence=int(d["seq"]),  # type: ignore[call-overload]
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class HoldDelta:
