@@ -87,10 +87,30 @@ CHANNELS = (
     Channel("store_pos", "Store POS"),
     Channel("call_center", "Call center"),
 )
-_DC_CHANNELS = frozenset({"web", "app", "marketplace", "call_center"})
-_STORE_CHANNELS = frozenset({"web", "app", "store_pos", "call_center"})
-_DARK_CHANNELS = frozenset({"web", "app"})
-_VENDOR_CHANNELS = frozenset({"web", "marketplace"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    """What every location of a type shares: its channels and priority, and the ranges its daily capacity
+    (integers(lo, hi) * unit) and handling costs (integers(lo, hi), in cents) are drawn from."""
+
+    channels: frozenset[str]
+    priority: int
+    capacity: tuple[int, int, int]
+    cost_per_order: tuple[int, int]
+    cost_per_unit: tuple[int, int]
+
+
+_PROFILES = {
+    LocationType.DISTRIBUTION_CENTER: _Profile(
+        frozenset({"web", "app", "marketplace", "call_center"}), 10, (5, 31, 1000), (120, 220), (15, 40)
+    ),
+    LocationType.STORE: _Profile(
+        frozenset({"web", "app", "store_pos", "call_center"}), 50, (10, 41, 10), (320, 520), (45, 85)
+    ),
+    LocationType.DARK_STORE: _Profile(frozenset({"web", "app"}), 30, (40, 81, 10), (200, 300), (30, 50)),
+    LocationType.DROP_SHIP_VENDOR: _Profile(frozenset({"web", "marketplace"}), 80, (5, 21, 100), (250, 400), (40, 70)),
+}
 
 # Classic US fulfilment hubs, spread out so that any prefix covers the country reasonably.
 _HUBS = (
@@ -191,6 +211,42 @@ def _jitter(rng: np.random.Generator, lat: float, lon: float, km: float) -> tupl
     return round(lat + dlat, 5), round(lon + dlon, 5)
 
 
+def _location(
+    rng: np.random.Generator,
+    type: LocationType,
+    id: str,
+    name: str,
+    city: _City,
+    at: tuple[float, float],
+    methods: frozenset[Method],
+    *,
+    processing_hours: int,
+    cutoff: time,
+    enabled: bool = True,
+) -> Location:
+    """A location of a type, with its type's profile; draws capacity, then the cost per order, then the
+    cost per unit from rng (after whatever the caller drew for processing_hours and cutoff)."""
+    p = _PROFILES[type]
+    lo, hi, unit = p.capacity
+    return Location(
+        id=id,
+        name=name,
+        type=type,
+        latitude=at[0],
+        longitude=at[1],
+        timezone=city.timezone,
+        methods=methods,
+        channels=p.channels,
+        processing_hours=processing_hours,
+        cutoff=cutoff,
+        daily_capacity=int(rng.integers(lo, hi)) * unit,
+        handling_cost_per_order=int(rng.integers(*p.cost_per_order)),
+        handling_cost_per_unit=int(rng.integers(*p.cost_per_unit)),
+        priority=p.priority,
+        enabled=enabled,
+    )
+
+
 def _locations(rng: np.random.Generator, size: NetworkSize) -> tuple[list[Location], list[_City], F64]:
     """Locations in order DCs, stores, dark stores, vendors; their cities; and each one's assortment
     factor (how much of the range it carries, relative to a standard store)."""
@@ -201,30 +257,27 @@ def _locations(rng: np.random.Generator, size: NetworkSize) -> tuple[list[Locati
     homes: list[_City] = []
     factor: list[float] = []
 
+    def add(loc: Location, city: _City, assortment: float) -> None:
+        locs.append(loc)
+        homes.append(city)
+        factor.append(assortment)
+
     for i in range(size.distribution_centers):
         hub = by_key[_HUBS[i % len(_HUBS)]]
-        lat, lon = _jitter(rng, hub.latitude, hub.longitude, 15.0)
+        at = _jitter(rng, hub.latitude, hub.longitude, 15.0)
         suffix = "" if i < len(_HUBS) else f" {i // len(_HUBS) + 1}"
-        locs.append(
-            Location(
-                id=f"DC{i + 1:03d}",
-                name=f"{hub.name} DC{suffix}",
-                type=LocationType.DISTRIBUTION_CENTER,
-                latitude=lat,
-                longitude=lon,
-                timezone=hub.timezone,
-                methods=frozenset({Method.SHIP}),
-                channels=_DC_CHANNELS,
-                processing_hours=24,
-                cutoff=time(int(rng.integers(14, 18)), 0),
-                daily_capacity=int(rng.integers(5, 31)) * 1000,
-                handling_cost_per_order=int(rng.integers(120, 220)),
-                handling_cost_per_unit=int(rng.integers(15, 40)),
-                priority=10,
-            )
+        dc = _location(
+            rng,
+            LocationType.DISTRIBUTION_CENTER,
+            f"DC{i + 1:03d}",
+            f"{hub.name} DC{suffix}",
+            hub,
+            at,
+            frozenset({Method.SHIP}),
+            processing_hours=24,
+            cutoff=time(int(rng.integers(14, 18)), 0),
         )
-        homes.append(hub)
-        factor.append(1.0)
+        add(dc, hub, 1.0)
 
     pop = np.array([c.population for c in cities], dtype=np.float64)
     picks = rng.choice(len(cities), size=size.stores, p=pop / pop.sum())
@@ -235,82 +288,58 @@ def _locations(rng: np.random.Generator, size: NetworkSize) -> tuple[list[Locati
         city = cities[ci]
         seen[ci] = seen.get(ci, 0) + 1
         rel = city.population / top_pop
-        lat, lon = _jitter(rng, city.latitude, city.longitude, 2.0 + 10.0 * math.sqrt(rel))
+        at = _jitter(rng, city.latitude, city.longitude, 2.0 + 10.0 * math.sqrt(rel))
         # bigger cities get bigger formats, and are likelier to run same-day delivery
         fmt = float(np.clip(0.7 + 2.0 * math.sqrt(rel) + 0.3 * rng.standard_normal(), 0.5, 1.6))
         methods = {Method.SHIP, Method.PICKUP, Method.CURBSIDE}
         if rng.random() < 0.15 + 0.6 * math.sqrt(rel):
             methods.add(Method.SAME_DAY)
-        locs.append(
-            Location(
-                id=f"S{i + 1:04d}",
-                name=f"{city.name} #{seen[ci]}",
-                type=LocationType.STORE,
-                latitude=lat,
-                longitude=lon,
-                timezone=city.timezone,
-                methods=frozenset(methods),
-                channels=_STORE_CHANNELS,
-                processing_hours=int(rng.choice([2, 2, 3, 4])),
-                cutoff=time(int(rng.integers(17, 20)), 0),
-                daily_capacity=int(rng.integers(10, 41)) * 10,
-                handling_cost_per_order=int(rng.integers(320, 520)),
-                handling_cost_per_unit=int(rng.integers(45, 85)),
-                priority=50,
-                enabled=i not in disabled,
-            )
+        store = _location(
+            rng,
+            LocationType.STORE,
+            f"S{i + 1:04d}",
+            f"{city.name} #{seen[ci]}",
+            city,
+            at,
+            frozenset(methods),
+            processing_hours=int(rng.choice([2, 2, 3, 4])),
+            cutoff=time(int(rng.integers(17, 20)), 0),
+            enabled=i not in disabled,
         )
-        homes.append(city)
-        factor.append(fmt)
+        add(store, city, fmt)
 
     for i in range(size.dark_stores):
         city = cities[i % min(len(cities), 12)]
-        lat, lon = _jitter(rng, city.latitude, city.longitude, 8.0)
-        locs.append(
-            Location(
-                id=f"DK{i + 1:03d}",
-                name=f"{city.name} dark store {i // 12 + 1}",
-                type=LocationType.DARK_STORE,
-                latitude=lat,
-                longitude=lon,
-                timezone=city.timezone,
-                methods=frozenset({Method.SAME_DAY}),
-                channels=_DARK_CHANNELS,
-                processing_hours=1,
-                cutoff=time(20, 0),
-                daily_capacity=int(rng.integers(40, 81)) * 10,
-                handling_cost_per_order=int(rng.integers(200, 300)),
-                handling_cost_per_unit=int(rng.integers(30, 50)),
-                priority=30,
-            )
+        at = _jitter(rng, city.latitude, city.longitude, 8.0)
+        dark = _location(
+            rng,
+            LocationType.DARK_STORE,
+            f"DK{i + 1:03d}",
+            f"{city.name} dark store {i // 12 + 1}",
+            city,
+            at,
+            frozenset({Method.SAME_DAY}),
+            processing_hours=1,
+            cutoff=time(20, 0),
         )
-        homes.append(city)
-        factor.append(0.6)
+        add(dark, city, 0.6)
 
     mid = [c for c in cities if 50_000 <= c.population <= 300_000]
     for i, ci in enumerate(rng.choice(len(mid), size=size.vendors, replace=False).tolist()):
         city = mid[ci]
-        lat, lon = _jitter(rng, city.latitude, city.longitude, 10.0)
-        locs.append(
-            Location(
-                id=f"V{i + 1:03d}",
-                name=f"Drop-ship vendor {i + 1} ({city.name})",
-                type=LocationType.DROP_SHIP_VENDOR,
-                latitude=lat,
-                longitude=lon,
-                timezone=city.timezone,
-                methods=frozenset({Method.SHIP}),
-                channels=_VENDOR_CHANNELS,
-                processing_hours=int(rng.choice([48, 72])),
-                cutoff=time(12, 0),
-                daily_capacity=int(rng.integers(5, 21)) * 100,
-                handling_cost_per_order=int(rng.integers(250, 400)),
-                handling_cost_per_unit=int(rng.integers(40, 70)),
-                priority=80,
-            )
+        at = _jitter(rng, city.latitude, city.longitude, 10.0)
+        vendor = _location(
+            rng,
+            LocationType.DROP_SHIP_VENDOR,
+            f"V{i + 1:03d}",
+            f"Drop-ship vendor {i + 1} ({city.name})",
+            city,
+            at,
+            frozenset({Method.SHIP}),
+            processing_hours=int(rng.choice([48, 72])),
+            cutoff=time(12, 0),
         )
-        homes.append(city)
-        factor.append(0.0)
+        add(vendor, city, 0.0)
     return locs, homes, np.array(factor, dtype=np.float64)
 
 
