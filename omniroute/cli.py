@@ -123,18 +123,14 @@ def serve(**flags: str | None) -> None:
         except InvalidArgument as err:
             raise click.UsageError(f"--atp-config: {err}") from None
 
-    from .server import ServerError, demo_loader, redis_loader, run, snapshot_loader
+    from .server import ServerError, demo_loader, loader_for, run
 
     console = _err_console()
     loader: Callable[[], Any]
-    if config.redis_url is not None:
-        loader = redis_loader(config, atp)
-    elif config.data_dir is not None:
-        loader = snapshot_loader(config.data_dir, atp)
-    elif console.is_terminal:
+    if config.redis_url is None and config.data_dir is None and console.is_terminal:
         loader = _demo_with_progress(config, console, demo_loader, atp)
     else:
-        loader = demo_loader(config.demo_size, config.demo_seed, atp=atp)
+        loader = loader_for(config, atp)
     try:
         run(config, loader)
     except ServerError as err:

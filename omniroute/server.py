@@ -178,12 +178,14 @@ def redis_loader(config: ServerConfig, atp: AtpConfig | None = None) -> LedgerLo
     return load
 
 
-def loader_for(config: ServerConfig) -> LedgerLoader:
+def loader_for(config: ServerConfig, atp: AtpConfig | None = None) -> LedgerLoader:
+    """The ledger `config` names: Redis, else the --data snapshot, else the demo network; `atp` as its
+    ATP rules (see each loader for how they apply)."""
     if config.redis_url is not None:
-        return redis_loader(config)
+        return redis_loader(config, atp)
     if config.data_dir is not None:
-        return snapshot_loader(config.data_dir)
-    return demo_loader(config.demo_size, config.demo_seed)
+        return snapshot_loader(config.data_dir, atp)
+    return demo_loader(config.demo_size, config.demo_seed, atp=atp)
 
 
 class OmnirouteServer:

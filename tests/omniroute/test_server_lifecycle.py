@@ -187,3 +187,14 @@ def test_server_refuses_a_regular_file_as_its_socket(tmp_path: Path) -> None:
     with pytest.raises(ServerError, match="not a socket"):
         asyncio.run(srv.start())
     assert path.read_text() == "precious"
+
+
+def test_loader_for_hands_the_atp_rules_to_the_ledger_it_picks() -> None:
+    from availability.model import AtpConfig
+    from omniroute.server import loader_for
+
+    ledger = loader_for(ServerConfig(), AtpConfig(low_stock_network=3))()
+    try:
+        assert ledger.store.network.config.low_stock_network == 3
+    finally:
+        ledger.close()
