@@ -10,10 +10,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from availability import EventOutcome, EventType, InvalidArgument, Method, Snapshot, StockEvent, StockStore
+from availability import EventType, InvalidArgument, Method, Snapshot, StockEvent, StockStore
 from availability.ledger import MAX_EVENT_BATCH, ChangeBatch, Ledger
 from availability.model import MAX_QUANTITY
 from tests.contract.conftest import LedgerFactory
+from tests.contract.events import A, D, R, S, ev, on_hand, outcomes
 from tests.scenarios import (
     HOUR,
     T0,
@@ -27,28 +28,6 @@ from tests.scenarios import (
     north_east_locations,
     snapshot_of,
 )
-
-A = EventOutcome.APPLIED
-D = EventOutcome.DUPLICATE
-S = EventOutcome.STALE
-R = EventOutcome.REJECTED
-
-
-def ev(
-    eid: str, kind: EventType, sku: str, qty: int, at: int, location: str = "DC-EAST", channel: str = ""
-) -> StockEvent:
-    """An event `at` ms after T0."""
-    return StockEvent(eid, kind, location, sku, qty, T0 + at, channel)
-
-
-def on_hand(store: StockStore, sku: str, location: str = "DC-EAST") -> int:
-    p = store.position(store.skus.index(sku), store.network.index.index(location))
-    assert p is not None
-    return p.on_hand
-
-
-def outcomes(ledger: Ledger, *events: StockEvent) -> list[EventOutcome]:
-    return [r.outcome for r in ledger.apply_stock_events(list(events)).results]
 
 
 def north_east_snapshot(stock: Stock | None = None) -> Snapshot:
@@ -402,6 +381,8 @@ def test_counts_and_deltas_on_many_positions_in_one_batch(ledger_factory: Ledger
     res = ledger.apply_stock_events(events)
     assert res.count(A) == len(events)
     assert ledger.store.totals() == (60 * 40 * 6, 0)
+    p0 = ledger.store.skus.index("P0")
+    np.testing.assert_array_equal(ledger.store.sku_locations(p0), np.arange(40, dtype=np.int32))
 
 
 # ---------------------------------------------------------------------------------------------- channels
@@ -475,6 +456,7 @@ def test_nothing_is_published_for_a_batch_that_changed_nothing(ledger: Ledger) -
     seen: list[ChangeBatch] = []
     ledger.subscribe(seen.append)
     ledger.apply_stock_events([ev("x", EventType.SALE, "TEE", -1, 0)])
+    assert seen == []
     e = ev("y", EventType.SALE, "TEE", 1, 0)
     ledger.apply_stock_events([e])
     seen.clear()
