@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -417,9 +418,14 @@ class HoldBook:
             return
 
         def run() -> None:
+            last_forget = 0.0
             while not self._stop.wait(interval_s):
                 with lock:
                     self.expire_due()
+                    # closed records only answer retries and GetReservation: keep them a day, not forever
+                    if time.monotonic() - last_forget >= 60:
+                        self.forget_closed(self._clock_ms())
+                        last_forget = time.monotonic()
 
         self._sweeper = threading.Thread(target=run, name="omniroute-expiry", daemon=True)
         self._sweeper.start()

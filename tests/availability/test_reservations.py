@@ -195,6 +195,21 @@ def test_expiry_returns_the_stock_and_extend_moves_the_deadline() -> None:
     assert led.expire_due() == 0
 
 
+def test_closed_reservations_are_forgotten_a_day_after_creation_open_ones_never() -> None:
+    clock = FakeClock()
+    led = grid_ledger({("A", "L0000"): 5}, clock)
+    led.reserve(req("done", HoldLine("A", 1)))
+    led.release("done")
+    led.reserve(req("open", HoldLine("A", 1)))
+    led.confirm("open")
+    led.holds.forget_closed(clock.now + 23 * 60 * MIN)
+    assert led.get_reservation("done").status is ReservationStatus.RELEASED
+    led.holds.forget_closed(clock.now + 25 * 60 * MIN)
+    with pytest.raises(NotFound):
+        led.get_reservation("done")
+    assert led.get_reservation("open").status is ReservationStatus.CONFIRMED
+
+
 def test_the_sweeper_expires_holds_without_anyone_asking() -> None:
     import time
 
