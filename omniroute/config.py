@@ -7,7 +7,6 @@ variable (or flag) it came from, so a typo in a deployment manifest fails at sta
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -90,10 +89,6 @@ class ServerConfig:
     @property
     def max_message_bytes(self) -> int:
         return self.max_message_mb * 1024 * 1024
-
-    @property
-    def log_level_number(self) -> int:
-        return int(logging.getLevelName(self.log_level))
 
     @classmethod
     def load(
