@@ -101,16 +101,14 @@ class HoldBook:
         net = store.network
         if li >= 0:
             avail = store.hold_atp(s, chan, self._scope_of_location(net, li))
-            inside = np.zeros(len(net), dtype=np.bool_)
-            inside[li] = True
         else:
             avail = store.hold_atp(s, chan, self._scope_of_group(net, g))
-            inside = self._group_members(net, g)
         for g2 in store.group_holds(s):
             if g2 == g:
                 continue
             outer = self._group_members(net, g2)
-            if not bool(np.any(inside & ~outer)):
+            encloses = bool(outer[li]) if li >= 0 else not bool(np.any(self._group_members(net, g) & ~outer))
+            if encloses:
                 c2 = self._group_channel(net, g2, chan)
                 avail = min(avail, store.hold_atp(s, c2, self._scope_of_group(net, g2)))
         return max(avail, 0)
