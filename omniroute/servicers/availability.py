@@ -21,7 +21,7 @@ from availability.catalog import MIN_TABLE_BATCH
 from availability.errors import InvalidArgument, Unavailable
 from availability.model import check_id
 from availability.store import StockStore, StoreView
-from omniroute.queries import CartLine, find_nearby_stores
+from omniroute.queries import DEFAULT_NEARBY_LIMIT, CartLine, find_nearby_stores
 from omniroute.runtime import Runtime
 from omniroute.status import rpc
 from omniroute.v1 import availability_pb2 as pb
@@ -165,7 +165,7 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
             radius_km=request.radius_km,
             channel=request.channel,
             methods=[method_of(m, f"methods[{i}]") for i, m in enumerate(request.methods)],
-            limit=request.limit or 20,
+            limit=request.limit or DEFAULT_NEARBY_LIMIT,
             whole_cart_only=request.whole_cart_only,
         )
         resp = pb.FindNearbyStoresResponse(sequence=found.sequence)
