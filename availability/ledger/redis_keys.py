@@ -56,14 +56,6 @@ def partition_of(ident: str, partitions: int) -> int:
     return zlib.crc32(ident.encode()) % partitions
 
 
-def field_fence_quantity(channel: int) -> int:
-    return -(2 + 2 * channel)
-
-
-def field_fence_consumed(channel: int) -> int:
-    return -(3 + 2 * channel)
-
-
 @dataclass(frozen=True, slots=True)
 class Keys:
     """Key names for one ledger (one prefix)."""
