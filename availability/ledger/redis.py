@@ -1013,10 +1013,9 @@ def load_into_redis(
                 )
                 if live:
                     go_live(client, scripts, keys, p_count, gen, maxlen=maxlen)
-                    dropped = drop_old_generations(client, keys, p_count, gen)
                 else:
                     go_live_first(client, scripts, keys, p_count, gen)
-                    dropped = drop_old_generations(client, keys, p_count, gen)
+                dropped = drop_old_generations(client, keys, p_count, gen)
         return LoadReport(gen, p_count, positions, time.perf_counter() - started, dropped)
     finally:
         client.close()
