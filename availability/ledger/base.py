@@ -58,6 +58,19 @@ class Ledger(Protocol):
     @property
     def sequence(self) -> int: ...
 
+    @property
+    def stale(self) -> bool:
+        """True while this replica cannot confirm that its read model is up to date (its shared ledger
+        is unreachable or lost its data): reads still answer, from the last known state, and say so."""
+        ...
+
+    @property
+    def blocking_io(self) -> bool:
+        """True when writes wait on the network (Redis): the service then runs every write on a worker
+        thread, never on its event loop. False for a ledger that is the state itself (memory), whose
+        small writes are cheaper inline than a thread hand-off."""
+        ...
+
     def apply_stock_events(self, events: Sequence[StockEvent]) -> EventBatchResult: ...
 
     def set_safety_stock(self, entries: Sequence[SafetyStockEntry]) -> int: ...

@@ -164,6 +164,10 @@ def _pow2_at_least(n: int) -> int:
 
 
 class MemoryLedger:
+    # the ledger is this process's own state: never behind anything, and writes do no I/O
+    stale = False
+    blocking_io = False
+
     def __init__(
         self,
         store: StockStore,

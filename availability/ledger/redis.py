@@ -220,6 +220,8 @@ class _Entry:
 class RedisLedger:
     """The Ledger protocol over Redis. `store` is this replica's read model."""
 
+    blocking_io = True  # every write is at least one round trip to Redis
+
     def __init__(
         self,
         url: str,

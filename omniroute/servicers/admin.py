@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import grpc.aio
@@ -26,7 +25,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         skus = frozenset(check_id(f"skus[{i}]", s) for i, s in enumerate(request.skus))
         ledger = self.rt.ledger
         # walks every position and every open reservation: off the event loop, so reads keep flowing
-        report = await asyncio.to_thread(ledger.reconcile, repair=request.repair, skus=skus)
+        report = await self.rt.write(1, 0, ledger.reconcile, repair=request.repair, skus=skus)
         resp = pb.ReconcileReport(
             positions_checked=report.positions_checked,
             reservations_checked=report.reservations_checked,

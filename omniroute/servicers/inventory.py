@@ -22,7 +22,7 @@ from availability.model import (
     day_date,
 )
 from omniroute.queries import read_positions
-from omniroute.runtime import Runtime
+from omniroute.runtime import THREAD_MIN_EVENTS, THREAD_MIN_ROWS, Runtime
 from omniroute.status import rpc
 from omniroute.v1 import common_pb2 as cpb
 from omniroute.v1 import inventory_pb2 as pb
@@ -44,9 +44,6 @@ _EVENT_TYPE_OF_PB: dict[int, EventType] = {
 }
 # engine EventOutcome (0..3) -> proto (1..4), by index
 _OUTCOME_TO_PB: tuple[pb.EventOutcome, ...] = (pb.APPLIED, pb.DUPLICATE, pb.STALE, pb.REJECTED)
-# Batches at least this big are applied on a worker thread so that reads keep flowing meanwhile; smaller
-# ones are cheaper inline than the thread hand-off (~50 us).
-THREAD_MIN_EVENTS = 256
 
 
 class InventoryServicer(pb_grpc.InventoryServiceServicer):
@@ -92,10 +89,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         results: list[EventResult] = []
         sequence = ledger.sequence
         if events:
-            if len(events) >= THREAD_MIN_EVENTS:
-                batch = await asyncio.to_thread(ledger.apply_stock_events, events)
-            else:
-                batch = ledger.apply_stock_events(events)
+            batch = await self.rt.write(len(events), THREAD_MIN_EVENTS, ledger.apply_stock_events, events)
             results = batch.results
             sequence = batch.sequence
         if bad_type:
@@ -131,7 +125,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             raise InvalidArgument("path", str(path), "is not a directory")
         started = time.perf_counter()
         snapshot: Snapshot = await asyncio.to_thread(load_snapshot, path)
-        sequence = await asyncio.to_thread(ledger.load_snapshot, snapshot)
+        sequence = await self.rt.write(1, 0, ledger.load_snapshot, snapshot)  # always on a write thread
         store = ledger.store
         return pb.LoadSnapshotResponse(
             sequence=sequence,
@@ -175,19 +169,28 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             SafetyStockEntry(e.sku, e.location, e.quantity if e.HasField("quantity") else None)
             for e in request.entries
         ]
-        return cpb.WriteResponse(sequence=self.rt.ledger.set_safety_stock(entries))
+        ledger = self.rt.ledger
+        return cpb.WriteResponse(
+            sequence=await self.rt.write(len(entries), THREAD_MIN_ROWS, ledger.set_safety_stock, entries)
+        )
 
     @rpc
     async def SetAllocations(self, request: pb.SetAllocationsRequest, context: Context) -> cpb.WriteResponse:
         rows = [AllocationRow(a.sku, a.channel, a.quantity, a.consumed) for a in request.entries]
-        return cpb.WriteResponse(sequence=self.rt.ledger.set_allocations(rows))
+        ledger = self.rt.ledger
+        return cpb.WriteResponse(
+            sequence=await self.rt.write(len(rows), THREAD_MIN_ROWS, ledger.set_allocations, rows)
+        )
 
     @rpc
     async def UpsertLocations(
         self, request: pb.UpsertLocationsRequest, context: Context
     ) -> cpb.WriteResponse:
         locations = [location_of(loc, f"locations[{i}]") for i, loc in enumerate(request.locations)]
-        return cpb.WriteResponse(sequence=self.rt.ledger.upsert_locations(locations))
+        ledger = self.rt.ledger
+        return cpb.WriteResponse(
+            sequence=await self.rt.write(len(locations), THREAD_MIN_ROWS, ledger.upsert_locations, locations)
+        )
 
 
 def _merge_rejected(

@@ -6,9 +6,8 @@ availability/reservations.py and the ledgers; errors reach the caller through om
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -24,19 +23,14 @@ from availability.reservations import (
     ReservationStatus,
     ReserveRequest,
 )
-from omniroute.runtime import Runtime
+from omniroute.runtime import THREAD_MIN_LINES, Runtime
 from omniroute.status import rpc
 from omniroute.v1 import reservation_pb2 as pb
 from omniroute.v1 import reservation_pb2_grpc as pb_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
-T = TypeVar("T")
 
 MAX_TTL_SECONDS = MAX_TTL_MS // 1000
-# A ledger write costs roughly 0.1-0.25 ms per line on the embedded ledger (measured on the demo
-# network): from this many lines on it runs on a worker thread so that reads keep flowing meanwhile;
-# smaller writes are cheaper inline than the thread hand-off (~50 us). Same policy as ApplyStockEvents.
-THREAD_MIN_LINES = 16
 
 _STATUS_TO_PB: dict[ReservationStatus, pb.ReservationStatus] = {
     ReservationStatus.HELD: pb.HELD,
@@ -81,12 +75,6 @@ def _quantities(lines: Iterable[pb.LineQuantity]) -> tuple[LineQuantity, ...]:
     return tuple(LineQuantity(ln.sku, ln.place, ln.quantity) for ln in lines)
 
 
-async def _write(n_lines: int, fn: Callable[..., T], *args: Any) -> T:
-    if n_lines >= THREAD_MIN_LINES:
-        return await asyncio.to_thread(fn, *args)
-    return fn(*args)
-
-
 class ReservationServicer(pb_grpc.ReservationServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -105,7 +93,7 @@ class ReservationServicer(pb_grpc.ReservationServiceServicer):
             # a caller that has given up would leave the stock held until the TTL runs out; its retry
             # carries the same reservation id, so not starting is always safe
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before the hold was made")
-        return reservation_to_pb(await _write(len(req.lines), ledger.reserve, req))
+        return reservation_to_pb(await self.rt.write(len(req.lines), THREAD_MIN_LINES, ledger.reserve, req))
 
     @rpc
     async def Confirm(self, request: pb.ConfirmRequest, context: Context) -> pb.Reservation:
@@ -113,19 +101,27 @@ class ReservationServicer(pb_grpc.ReservationServiceServicer):
             LineMove(mv.sku, mv.place, tuple((a.location, a.quantity) for a in mv.to)) for mv in request.moves
         )
         n = sum(len(mv.to) for mv in moves)
-        return reservation_to_pb(await _write(n, self.rt.ledger.confirm, request.reservation_id, moves))
+        ledger = self.rt.ledger
+        return reservation_to_pb(
+            await self.rt.write(n, THREAD_MIN_LINES, ledger.confirm, request.reservation_id, moves)
+        )
 
     @rpc
     async def Extend(self, request: pb.ExtendRequest, context: Context) -> pb.Reservation:
         ttl_ms = ttl_ms_of(request.ttl_seconds)
-        return reservation_to_pb(self.rt.ledger.extend(request.reservation_id, ttl_ms))
+        ledger = self.rt.ledger
+        return reservation_to_pb(
+            await self.rt.write(1, THREAD_MIN_LINES, ledger.extend, request.reservation_id, ttl_ms)
+        )
 
     @rpc
     async def Release(self, request: pb.ReleaseRequest, context: Context) -> pb.Reservation:
         lines = _quantities(request.lines)
         ledger = self.rt.ledger
         return reservation_to_pb(
-            await _write(len(lines), ledger.release, request.reservation_id, lines, request.operation_id)
+            await self.rt.write(
+                len(lines), THREAD_MIN_LINES, ledger.release, request.reservation_id, lines, request.operation_id
+            )
         )
 
     @rpc
@@ -133,9 +129,15 @@ class ReservationServicer(pb_grpc.ReservationServiceServicer):
         lines = _quantities(request.lines)
         ledger = self.rt.ledger
         return reservation_to_pb(
-            await _write(len(lines), ledger.fulfill, request.reservation_id, lines, request.operation_id)
+            await self.rt.write(
+                len(lines), THREAD_MIN_LINES, ledger.fulfill, request.reservation_id, lines, request.operation_id
+            )
         )
 
     @rpc
     async def GetReservation(self, request: pb.GetReservationRequest, context: Context) -> pb.Reservation:
-        return reservation_to_pb(self.rt.ledger.get_reservation(request.reservation_id))
+        # a read, but of the ledger's records (Redis round trip), not of the read model
+        ledger = self.rt.ledger
+        return reservation_to_pb(
+            await self.rt.write(1, THREAD_MIN_LINES, ledger.get_reservation, request.reservation_id)
+        )
