@@ -166,6 +166,7 @@ class NearbyStore:
 class NearbyStores:
     stores: tuple[NearbyStore, ...]
     sequence: int
+    stale: bool = False  # the server could not reach its ledger: the last known state
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,7 @@ class AvailabilityChange:
     status: Status
     previous_status: Status
     sequence: int
+    stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +328,7 @@ class ServerInfo:
     skus: int
     channels: int
     read_model_bytes: int
+    stale: bool = False  # the ledger is out of reach: reads answer the last known state, writes fail
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +341,7 @@ class FeedChunk:
     availability: tuple[str, ...]
     pickup_method: tuple[str, ...]
     pickup_sla: tuple[str, ...]
+    stale: bool = False
 
     def __len__(self) -> int:
         return len(self.id)
@@ -621,6 +625,7 @@ class Watch(Iterator[AvailabilityChange]):
             _status(m.status),
             _status(m.previous_status),
             m.sequence,
+            m.stale,
         )
 
     def cancel(self) -> None:
@@ -803,6 +808,7 @@ class Client:
                 for s in resp.stores
             ),
             resp.sequence,
+            resp.stale,
         )
 
     def watch_availability(
@@ -850,6 +856,7 @@ class Client:
                     tuple(m.availability),
                     tuple(m.pickup_method),
                     tuple(m.pickup_sla),
+                    m.stale,
                 )
         except grpc.RpcError as err:
             raise ServiceError.from_rpc_error(err) from None
@@ -1047,7 +1054,15 @@ class Client:
     def server_info(self, *, timeout: float | None = None) -> ServerInfo:
         m = self._call(self._stubs.diagnostics.GetServerInfo, dpb.GetServerInfoRequest(), timeout)
         return ServerInfo(
-            m.version, m.backend, m.sequence, m.positions, m.locations, m.skus, m.channels, m.read_model_bytes
+            m.version,
+            m.backend,
+            m.sequence,
+            m.positions,
+            m.locations,
+            m.skus,
+            m.channels,
+            m.read_model_bytes,
+            m.stale,
         )
 
     def health(self, service: str = "", *, timeout: float | None = None) -> str:

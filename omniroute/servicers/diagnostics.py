@@ -36,4 +36,5 @@ class DiagnosticsServicer(pb_grpc.DiagnosticsServiceServicer):
             info.skus = len(store.skus)
             info.channels = len(store.network.channels)
             info.read_model_bytes = store.nbytes()
+            info.stale = rt.stale
         return info

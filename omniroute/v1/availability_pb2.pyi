@@ -90,12 +90,14 @@ class NearbyStore(_message.Message):
     def __init__(self, location: _Optional[str] = ..., name: _Optional[str] = ..., distance_km: _Optional[float] = ..., methods: _Optional[_Iterable[_Union[_common_pb2.FulfillmentMethod, str]]] = ..., available: _Optional[_Iterable[int]] = ..., whole_cart: _Optional[bool] = ..., point: _Optional[_Union[_common_pb2.Point, _Mapping]] = ...) -> None: ...
 
 class FindNearbyStoresResponse(_message.Message):
-    __slots__ = ("stores", "sequence")
+    __slots__ = ("stores", "sequence", "stale")
     STORES_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
     stores: _containers.RepeatedCompositeFieldContainer[NearbyStore]
     sequence: int
-    def __init__(self, stores: _Optional[_Iterable[_Union[NearbyStore, _Mapping]]] = ..., sequence: _Optional[int] = ...) -> None: ...
+    stale: bool
+    def __init__(self, stores: _Optional[_Iterable[_Union[NearbyStore, _Mapping]]] = ..., sequence: _Optional[int] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class WatchAvailabilityRequest(_message.Message):
     __slots__ = ("skus", "locations", "channel", "method", "status_changes_only", "include_initial")
@@ -114,7 +116,7 @@ class WatchAvailabilityRequest(_message.Message):
     def __init__(self, skus: _Optional[_Iterable[str]] = ..., locations: _Optional[_Iterable[str]] = ..., channel: _Optional[str] = ..., method: _Optional[_Union[_common_pb2.FulfillmentMethod, str]] = ..., status_changes_only: _Optional[bool] = ..., include_initial: _Optional[bool] = ...) -> None: ...
 
 class AvailabilityChange(_message.Message):
-    __slots__ = ("sku", "location", "quantity", "previous_quantity", "status", "previous_status", "sequence")
+    __slots__ = ("sku", "location", "quantity", "previous_quantity", "status", "previous_status", "sequence", "stale")
     SKU_FIELD_NUMBER: _ClassVar[int]
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +124,7 @@ class AvailabilityChange(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_STATUS_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
     sku: str
     location: str
     quantity: int
@@ -129,7 +132,8 @@ class AvailabilityChange(_message.Message):
     status: _common_pb2.StockStatus
     previous_status: _common_pb2.StockStatus
     sequence: int
-    def __init__(self, sku: _Optional[str] = ..., location: _Optional[str] = ..., quantity: _Optional[int] = ..., previous_quantity: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.StockStatus, str]] = ..., previous_status: _Optional[_Union[_common_pb2.StockStatus, str]] = ..., sequence: _Optional[int] = ...) -> None: ...
+    stale: bool
+    def __init__(self, sku: _Optional[str] = ..., location: _Optional[str] = ..., quantity: _Optional[int] = ..., previous_quantity: _Optional[int] = ..., status: _Optional[_Union[_common_pb2.StockStatus, str]] = ..., previous_status: _Optional[_Union[_common_pb2.StockStatus, str]] = ..., sequence: _Optional[int] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class ExportLocalInventoryRequest(_message.Message):
     __slots__ = ("channel", "locations", "chunk_rows")
@@ -142,17 +146,19 @@ class ExportLocalInventoryRequest(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., locations: _Optional[_Iterable[str]] = ..., chunk_rows: _Optional[int] = ...) -> None: ...
 
 class LocalInventoryChunk(_message.Message):
-    __slots__ = ("store_code", "id", "quantity", "availability", "pickup_method", "pickup_sla")
+    __slots__ = ("store_code", "id", "quantity", "availability", "pickup_method", "pickup_sla", "stale")
     STORE_CODE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
     PICKUP_METHOD_FIELD_NUMBER: _ClassVar[int]
     PICKUP_SLA_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
     store_code: _containers.RepeatedScalarFieldContainer[str]
     id: _containers.RepeatedScalarFieldContainer[str]
     quantity: _containers.RepeatedScalarFieldContainer[int]
     availability: _containers.RepeatedScalarFieldContainer[str]
     pickup_method: _containers.RepeatedScalarFieldContainer[str]
     pickup_sla: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, store_code: _Optional[_Iterable[str]] = ..., id: _Optional[_Iterable[str]] = ..., quantity: _Optional[_Iterable[int]] = ..., availability: _Optional[_Iterable[str]] = ..., pickup_method: _Optional[_Iterable[str]] = ..., pickup_sla: _Optional[_Iterable[str]] = ...) -> None: ...
+    stale: bool
+    def __init__(self, store_code: _Optional[_Iterable[str]] = ..., id: _Optional[_Iterable[str]] = ..., quantity: _Optional[_Iterable[int]] = ..., availability: _Optional[_Iterable[str]] = ..., pickup_method: _Optional[_Iterable[str]] = ..., pickup_sla: _Optional[_Iterable[str]] = ..., stale: _Optional[bool] = ...) -> None: ...

@@ -17,7 +17,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "backend", "sequence", "positions", "locations", "skus", "channels", "read_model_bytes")
+    __slots__ = ("version", "backend", "sequence", "positions", "locations", "skus", "channels", "read_model_bytes", "stale")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,7 @@ class ServerInfo(_message.Message):
     SKUS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     READ_MODEL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
     version: str
     backend: str
     sequence: int
@@ -34,4 +35,5 @@ class ServerInfo(_message.Message):
     skus: int
     channels: int
     read_model_bytes: int
-    def __init__(self, version: _Optional[str] = ..., backend: _Optional[str] = ..., sequence: _Optional[int] = ..., positions: _Optional[int] = ..., locations: _Optional[int] = ..., skus: _Optional[int] = ..., channels: _Optional[int] = ..., read_model_bytes: _Optional[int] = ...) -> None: ...
+    stale: bool
+    def __init__(self, version: _Optional[str] = ..., backend: _Optional[str] = ..., sequence: _Optional[int] = ..., positions: _Optional[int] = ..., locations: _Optional[int] = ..., skus: _Optional[int] = ..., channels: _Optional[int] = ..., read_model_bytes: _Optional[int] = ..., stale: _Optional[bool] = ...) -> None: ...
