@@ -69,6 +69,20 @@ SERVICE_NAMES: tuple[str, ...] = (
     reservation_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 )
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# Services that answer from this replica's read model: while the ledger is out of reach they stay SERVING
+# and answer from the last known state, flagged stale. The rest need the ledger for their calls (writes,
+# reservation records, reconcile) and say NOT_SERVING meanwhile, as does the overall "" status: a
+# read-only readiness probe asks for omniroute.v1.AvailabilityService, anything that writes asks for "".
+READ_SERVICES: frozenset[str] = frozenset(
+    {
+        availability_pb2.DESCRIPTOR.services_by_name["AvailabilityService"].full_name,
+        diagnostics_pb2.DESCRIPTOR.services_by_name["DiagnosticsService"].full_name,
+    }
+)
+WRITE_SERVICES: frozenset[str] = frozenset(SERVICE_NAMES) - READ_SERVICES
+# How often health follows the ledger's reachability. The replica notices a dropped connection at once;
+# a property read five times a second costs nothing, and a probe sees the change within this.
+HEALTH_POLL_S = 0.2
 
 LedgerLoader = Callable[[], Ledger]
 
@@ -201,6 +215,7 @@ class OmnirouteServer:
         self._server: grpc.aio.Server | None = None
         self._health = health_aio.HealthServicer()
         self._loading: asyncio.Task[None] | None = None
+        self._following: asyncio.Task[None] | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._socket_path: Path | None = None
         self._now: asyncio.Future[None] | None = None
@@ -282,8 +297,10 @@ class OmnirouteServer:
         await asyncio.to_thread(_kernels.warm_up)
         ledger = await asyncio.to_thread(self._load)
         self.runtime.attach(ledger)
+        stale = ledger.stale
+        await self._set_health_of(stale)
         if self._stopping is None:
-            await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+            self._following = asyncio.create_task(self._follow_ledger(ledger, stale), name="omniroute-health")
         log.info("serving (ready after %.1f s)", time.perf_counter() - started)
 
     async def wait_until_loaded(self) -> None:
@@ -294,6 +311,31 @@ class OmnirouteServer:
     async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
         for name in ("", *SERVICE_NAMES):
             await self._health.set(name, status)
+
+    async def _set_health_of(self, stale: bool) -> None:
+        """Health once the ledger is loaded (ignored while draining: the health servicer then keeps
+        every service NOT_SERVING)."""
+        for name, status in health_statuses(stale=stale).items():
+            await self._health.set(name, status)
+
+    async def _follow_ledger(self, ledger: Ledger, stale: bool) -> None:
+        """Keep health in step with the ledger's reachability until the server stops. Polled: the
+        Redis replica flips `stale` from its reader threads and has no event to wait on."""
+        while True:
+            await asyncio.sleep(HEALTH_POLL_S)
+            now = ledger.stale
+            if now == stale:
+                continue
+            stale = now
+            await self._set_health_of(stale)
+            if stale:
+                log.warning(
+                    "ledger unreachable: writes answer UNAVAILABLE and health says NOT_SERVING (overall and "
+                    "the write services); AvailabilityService keeps answering from the last known state, "
+                    "flagged stale"
+                )
+            else:
+                log.info("ledger reachable again: SERVING")
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let in-flight ones finish for `grace` seconds (default: the configured
@@ -311,11 +353,15 @@ class OmnirouteServer:
             self.runtime.stopping.set()
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
+        if self._following is not None:
+            self._following.cancel()
         if self._server is not None:
             log.info("draining in-flight calls (grace %.1f s)", grace)
             await self._server.stop(grace)
-        if self.runtime is not None and self.runtime.loaded:
-            self.runtime.ledger.close()
+        if self.runtime is not None:
+            self.runtime.close()
+            if self.runtime.loaded:
+                self.runtime.ledger.close()
         if self._socket_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._socket_path.unlink()
@@ -329,6 +375,16 @@ class OmnirouteServer:
     async def wait_for_termination(self) -> None:
         assert self._server is not None, "start() first"
         await self._server.wait_for_termination()
+
+
+def health_statuses(*, stale: bool) -> dict[str, health_pb2.HealthCheckResponse.ServingStatus]:
+    """grpc.health.v1 status per service name ("" is the whole server) of a loaded, running server whose
+    ledger is reachable (`stale` false) or not."""
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    out = {"": not_serving if stale else serving}
+    for name in SERVICE_NAMES:
+        out[name] = not_serving if stale and name in WRITE_SERVICES else serving
+    return out
 
 
 def _remove_stale_socket(path: Path) -> None:
