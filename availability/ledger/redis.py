@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from ..errors import FailedPrecondition, InvalidArgument, Unavailable
+from ..errors import InvalidArgument, Unavailable
 from ..locations import LocationTable
 from ..model import (
     MAX_QUANTITY,
@@ -93,9 +93,11 @@ from .redis_codec import (
     SAFETY_ROW,
     Record,
     decode_network,
+    encode_hold_catalogue,
     encode_network,
     pack_inbound_chunk,
 )
+from .redis_holds import SWEEP_INTERVAL_S, RedisHolds
 from .redis_keys import DEFAULT_PREFIX, Keys, partition_of
 from .redis_replica import (
     LoadInProgress,
@@ -236,6 +238,7 @@ class RedisLedger:
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         stream_maxlen: int = 100_000,
         block_ms: int = 1_000,
+        sweep_interval_s: float = SWEEP_INTERVAL_S,
     ) -> None:
         """Connect, and rebuild this replica from Redis. On a Redis without this ledger, `snapshot` (or
         an empty network) becomes its first generation, with `partitions` partitions and `config`;
@@ -260,6 +263,8 @@ class RedisLedger:
             url, self._client, self._scripts, self.keys, state, block_ms=block_ms, rebuild=self._read_state
         )
         self._replica.start()
+        self._holds = RedisHolds(self)
+        self._holds.start_sweeper(sweep_interval_s)
 
     def _open(
         self, snapshot: Snapshot | Callable[[], Snapshot] | None, config: AtpConfig | None, partitions: int
@@ -327,6 +332,7 @@ class RedisLedger:
         return self._replica.subscribe(listener)
 
     def close(self) -> None:
+        self._holds.stop_sweeper()
         self._replica.close()
         self._scripts.close()
         self._client.close()
@@ -750,6 +756,9 @@ class RedisLedger:
                         new = table.with_locations(locations)  # raises InvalidArgument: nothing written
                         pipe.multi()
                         pipe.set(key, encode_network(new, version + 1))
+                        catalogue = encode_hold_catalogue(new)
+                        for p in range(self.partitions):
+                            pipe.set(self.keys.catalogue(p, gen), catalogue)
                         pipe.execute()
                     except redis.WatchError:
                         continue
@@ -773,37 +782,30 @@ class RedisLedger:
                 return self.store.sequence
         raise Unavailable(f"ledger at {redacted(self.url)}: the catalogue keeps changing; try again")
 
-    # ------------------------------------------------------------------ reservations: the extension point
-    # Holds come next (see docs/readme-parts/redis.md, "Extending it"): a reserve/release/fulfil script
-    # per partition in lua/ (HINCRBY of the reserved field 4*loc+1, hold records under the partition tag,
-    # deadlines in a per-partition sorted set swept by an idempotent script), their change records as a
-    # new record kind applied by redis_replica.apply_record. Until then these fail clearly.
-    def _no_holds(self) -> FailedPrecondition:
-        return FailedPrecondition("reservations are not available on the Redis ledger yet (the embedded one has them)")
-
+    # ------------------------------------------------------------------ reservations (redis_holds.py)
     def reserve(self, request: ReserveRequest) -> Reservation:
-        raise self._no_holds()
+        return self._holds.reserve(request)
 
     def confirm(self, reservation_id: str, moves: tuple[LineMove, ...] = ()) -> Reservation:
-        raise self._no_holds()
+        return self._holds.confirm(reservation_id, moves)
 
     def extend(self, reservation_id: str, ttl_ms: int) -> Reservation:
-        raise self._no_holds()
+        return self._holds.extend(reservation_id, ttl_ms)
 
     def release(self, reservation_id: str, lines: tuple[LineQuantity, ...] = (), operation_id: str = "") -> Reservation:
-        raise self._no_holds()
+        return self._holds.release(reservation_id, lines, operation_id)
 
     def fulfill(self, reservation_id: str, lines: tuple[LineQuantity, ...], operation_id: str = "") -> Reservation:
-        raise self._no_holds()
+        return self._holds.fulfill(reservation_id, lines, operation_id)
 
     def get_reservation(self, reservation_id: str) -> Reservation:
-        raise self._no_holds()
+        return self._holds.get(reservation_id)
 
     def expire_due(self, now_ms: int | None = None) -> int:
-        return 0  # no holds, nothing to expire
+        return self._holds.expire_due(now_ms)
 
     def reconcile(self, *, repair: bool = False, skus: frozenset[str] = frozenset()) -> ReconcileReport:
-        raise self._no_holds()
+        return self._holds.reconcile(repair=repair, skus=skus)
 
     # ------------------------------------------------------------------ snapshots
     def load_snapshot(self, snapshot: Snapshot) -> int:
@@ -844,6 +846,11 @@ def write_generation(
     pipelined: one round trip per LOAD_CALLS_PER_ROUND_TRIP chunks), and inbound supply. Returns the
     number of positions written."""
     client.set(keys.network(gen), encode_network(network, 1))
+    catalogue = encode_hold_catalogue(network)
+    pipe = client.pipeline(transaction=False)
+    for p in range(partitions):
+        pipe.set(keys.catalogue(p, gen), catalogue)
+    pipe.execute()
     n_sku = len(snapshot.skus)
     part = np.fromiter((partition_of(s.id, partitions) for s in snapshot.skus), dtype=np.int64, count=n_sku)
     st_sku = np.asarray(snapshot.stock_sku, dtype=np.int64)

@@ -36,6 +36,32 @@ SAFETY_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("value", "<i4")])
 ALLOC_ROW = np.dtype([("sku", "<i4"), ("chan", "<i4"), ("qty", "<i4"), ("consumed", "<i4")])
 LOAD_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("on_hand", "<i4"), ("safety", "<i4")])
 INBOUND_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("qty", "<i4"), ("day", "<i4"), ("type", "<i4")])
+# '<i4i4i4i4i4i4i4i4' in hold.lua: one row of a hold step (see the script's header)
+HOLD_STEP = np.dtype(
+    [
+        ("sku", "<i4"),
+        ("loc", "<i4"),
+        ("grp", "<i4"),
+        ("d_held", "<i4"),
+        ("d_on_hand", "<i4"),
+        ("chan", "<i4"),
+        ("fence", "<i4"),
+        ("line", "<i4"),
+    ]
+)
+# '<i4i4i4i4i4i4i4': one row of a hold change record (fence: the channel's ring-fence consumed changed by)
+HOLD_ROW = np.dtype(
+    [
+        ("sku", "<i4"),
+        ("loc", "<i4"),
+        ("grp", "<i4"),
+        ("d_held", "<i4"),
+        ("d_on_hand", "<i4"),
+        ("chan", "<i4"),
+        ("fence", "<i4"),
+    ]
+)
+assert (HOLD_STEP.itemsize, HOLD_ROW.itemsize) == (32, 28)
 assert (ENTRY.itemsize, EVENT_ROW.itemsize, SAFETY_ROW.itemsize, ALLOC_ROW.itemsize) == (24, 22, 12, 16)
 
 # entry modes and reply codes of events.lua
@@ -59,6 +85,7 @@ KIND_SAFETY = "s"
 KIND_ALLOCATIONS = "a"
 KIND_NETWORK = "n"
 KIND_EVERYTHING = "x"
+KIND_HOLDS = "h"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +196,39 @@ def decode_network(raw: bytes) -> tuple[LocationTable, int]:
         config,
     )
     return table, int(doc["version"])
+
+
+def encode_hold_catalogue(table: LocationTable) -> bytes:
+    """What lua/hold.lua needs of the catalogue, laid out for O(1) reads with GETRANGE:
+    header '<i4i4i4' (locations L, named groups NG, channels C); L default safety stocks '<i4'; L bytes
+    enabled (0/1); per channel, L bytes of flags (1: the enabled location serves the channel, 2: a hold
+    for the channel may draw on it, i.e. it also offers some method); per named group '<i4i4' (start,
+    count) into the members that follow, '<i4' location indices."""
+    n = len(table)
+    groups = table.group_list
+    chans = len(table.channels)
+    enabled = table.enabled.astype(np.uint8)
+    flags = np.zeros((chans, n), dtype=np.uint8)
+    any_method = table.methods != 0
+    for c in range(chans):
+        serves = ((table.channel_bits >> np.uint64(c)) & np.uint64(1)) == 1
+        on = serves & (enabled == 1)
+        flags[c] = on.astype(np.uint8) | ((on & any_method).astype(np.uint8) << 1)
+    members = [np.asarray(table.groups[g.id], dtype=np.int64) for g in groups]
+    counts = np.array([m.shape[0] for m in members], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(groups) else np.zeros(0, np.int64)
+    index = np.stack([starts, counts], axis=1).astype("<i4") if len(groups) else np.zeros((0, 2), "<i4")
+    body = np.concatenate(members).astype("<i4") if members else np.zeros(0, "<i4")
+    return b"".join(
+        [
+            np.array([n, len(groups), chans], dtype="<i4").tobytes(),
+            table.default_safety.astype("<i4").tobytes(),
+            enabled.tobytes(),
+            flags.tobytes(),
+            index.tobytes(),
+            body.tobytes(),
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------- counters

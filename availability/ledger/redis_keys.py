@@ -23,16 +23,23 @@ switches each partition to it, so writers never see a half-loaded snapshot):
     T:id:<event id>                string "<time> <payload>": the event id's claim, with a retention TTL
     T:m:<event id>                 string "<time>": applied-marker of an event claimed in another partition
     T:wake:<replica>               stream used only to wake a replica's blocked reader when it closes
+    T:g<G>:cat                     string: the hold catalogue (redis_codec.encode_hold_catalogue): what
+                                   hold checks need of the locations, channels and groups
+    T:rsv:<reservation id>         hash: a reservation whose id falls in this partition (lua/rsv.lua)
+    T:due                          sorted set: held reservations of this partition by deadline
+    T:pend                         sorted set: cross-partition operations in flight, by roll-back time
+    T:st:<reservation id>:<epoch>  string: one step of such an operation in this partition (lua/hold.lua)
 
 Counter fields are integers so that a whole SKU reads back as one list of integers (HGETALL joined by
 commas, parsed by numpy): 4*loc on hand, 4*loc+1 reserved, 4*loc+2 explicit safety stock (absent: the
 location type's default), 4*loc+3 time of the last applied cycle count; -(2+2*ch) the quantity
 ring-fenced for channel ch and -(3+2*ch) what that channel consumed of it; -1 is a sentinel ("the SKU
-exists in this generation"). One more field per position, 'j<loc>', is the journal of recent deltas a
-late count adds back: packed (time int64, delta int32) entries in arrival order, pruned to the count
-window and the last count. It lives in the same hash because a separate key per SKU (a sorted set was
-the first design) cost a key creation and a command per event: 22 us per event inside Redis instead of
-about 10.
+exists in this generation"); HOLD_BASE-g (below -1,000,000) the units held at hold group g (a
+location group, or a channel's network: LocationTable.hold_group_index). One more field per position,
+'j<loc>', is the journal of recent deltas a late count adds back: packed (time int64, delta int32)
+entries in arrival order, pruned to the count window and the last count. It lives in the same hash
+because a separate key per SKU (a sorted set was the first design) cost a key creation and a command per
+event: 22 us per event inside Redis instead of about 10.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ F_RESERVED = 1
 F_SAFETY = 2
 F_COUNT_TIME = 3
 F_SENTINEL = -1
+HOLD_BASE = -1_000_000  # field of the units held at hold group g: HOLD_BASE - g (as in lua/hold.lua)
 
 
 def partition_of(ident: str, partitions: int) -> int:
@@ -102,6 +110,24 @@ class Keys:
 
     def marker_prefix(self, partition: int) -> str:
         return f"{self.tag(partition)}:m:"
+
+    def catalogue(self, partition: int, gen: int) -> str:
+        return f"{self.tag(partition)}:g{gen}:cat"
+
+    def record(self, partition: int, reservation_id: str) -> str:
+        return f"{self.tag(partition)}:rsv:{reservation_id}"
+
+    def record_pattern(self, partition: int) -> str:
+        return f"{self.tag(partition)}:rsv:*"
+
+    def due(self, partition: int) -> str:
+        return f"{self.tag(partition)}:due"
+
+    def pending(self, partition: int) -> str:
+        return f"{self.tag(partition)}:pend"
+
+    def step(self, partition: int, reservation_id: str, epoch: str) -> str:
+        return f"{self.tag(partition)}:st:{reservation_id}:{epoch}"
 
     def wake(self, partition: int, replica: str) -> str:
         return f"{self.tag(partition)}:wake:{replica}"

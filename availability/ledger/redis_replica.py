@@ -44,9 +44,11 @@ from .base import ChangeBatch, ChangeListener
 from .redis_codec import (
     ALLOC_ROW,
     EVENT_ROW,
+    HOLD_ROW,
     KIND_ALLOCATIONS,
     KIND_EVENTS,
     KIND_EVERYTHING,
+    KIND_HOLDS,
     KIND_NETWORK,
     KIND_SAFETY,
     SAFETY_ROW,
@@ -56,7 +58,7 @@ from .redis_codec import (
     record_from_entry,
     unpack_inbound_chunk,
 )
-from .redis_keys import F_ON_HAND, F_RESERVED, F_SAFETY, Keys
+from .redis_keys import F_ON_HAND, F_RESERVED, F_SAFETY, HOLD_BASE, Keys
 from .scripts import GenerationChanged, Scripts, connect, redacted
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,8 @@ def apply_record(
         batch = _apply_safety(state, rec)
     elif rec.kind == KIND_ALLOCATIONS:
         batch = _apply_allocations(state, rec)
+    elif rec.kind == KIND_HOLDS:
+        batch = _apply_holds(state, rec)
     elif rec.kind == KIND_NETWORK:
         batch = None
         if rec.version > state.version:
@@ -261,6 +265,47 @@ def _apply_allocations(state: ReplicaState, rec: Record) -> ChangeBatch | None:
     return ChangeBatch(sequence=0, skus_touched=np.unique(sku))
 
 
+def _apply_holds(state: ReplicaState, rec: Record) -> ChangeBatch | None:
+    """A hold step (lua/hold.lua): reserved units at locations, units held at hold groups, on hand
+    (fulfilment) and the channel's ring-fence consumed."""
+    rows = np.frombuffer(rec.rows, dtype=HOLD_ROW)
+    keep = _rows_after_basis(state, rec, rows, np.full(rows.shape[0], rec.seq, np.int64))
+    keep &= (rows["d_held"] != 0) | (rows["d_on_hand"] != 0) | (rows["fence"] != 0)
+    rows = rows[keep]
+    if rows.shape[0] == 0:
+        return None
+    store = state.store
+    refs = rows["sku"].astype(np.int64)
+    sku = _sku_indices(store, rec.skus, np.unique(refs))[refs]
+    loc = rows["loc"].astype(np.int64)
+    held = rows["d_held"].astype(np.int64)
+    on_hand = rows["d_on_hand"].astype(np.int64)
+    at = (loc >= 0) & ((held != 0) | (on_hand != 0))
+    if at.any():
+        slots = store.ensure_slots(sku[at], loc[at])
+        store.apply_deltas(slots, on_hand[at], held[at], store.sequence)
+    grp = rows["grp"].astype(np.int64)
+    for k in np.flatnonzero((loc < 0) & (held != 0)).tolist():
+        store.add_group_hold(int(sku[k]), int(grp[k]), int(held[k]))
+    fence = rows["fence"].astype(np.int64)
+    chan = rows["chan"].astype(np.int64)
+    for k in np.flatnonzero(fence != 0).tolist():
+        if fence[k] > 0:
+            store.consume_allocation(int(sku[k]), int(chan[k]), int(fence[k]))
+        else:
+            store.release_allocation(int(sku[k]), int(chan[k]), int(-fence[k]))
+    n = int(at.sum())
+    return ChangeBatch(
+        sequence=0,
+        sku=sku[at],
+        loc=loc[at],
+        d_on_hand=on_hand[at],
+        d_reserved=held[at],
+        seq=np.full(n, rec.seq * state.partitions + rec.partition, np.int64),
+        skus_touched=np.unique(sku[~at]),
+    )
+
+
 # ---------------------------------------------------------------------------------------------- reading
 def as_bytes(value: object) -> bytes:
     """A reply of a client that does not decode responses (redis-py types replies loosely)."""
@@ -361,6 +406,9 @@ def read_state(
     if res.any():
         slots = store.ensure_slots(sku[res], fld[res] // 4)
         store.apply_deltas(slots, np.zeros(int(res.sum()), np.int64), val[res], store.sequence)
+    held = (fld <= HOLD_BASE) & (val != 0)
+    for s, f, v in zip(sku[held].tolist(), fld[held].tolist(), val[held].tolist(), strict=True):
+        store.add_group_hold(s, HOLD_BASE - f, v)
     return ReplicaState(store, partitions, gen, version, list(start), basis=basis)
 
 
@@ -390,7 +438,7 @@ def _snapshot(
         ok = at < pkey.shape[0]
         ok[ok] = pkey[at[ok]] == skey[ok]
         safety[at[ok]] = val[sf][ok]
-    fence = fld <= -2
+    fence = (fld <= -2) & (fld > HOLD_BASE)
     f_sku, f_code, f_val = sku[fence], -fld[fence] - 2, val[fence]
     f_chan, f_used = f_code // 2, f_code % 2
     qty_rows = f_used == 0

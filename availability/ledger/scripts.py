@@ -32,7 +32,19 @@ from redis.retry import Retry
 from ..errors import Unavailable
 from .redis_keys import Keys
 
-SCRIPT_NAMES = ("events", "safety", "allocations", "network", "switch", "init", "read", "load", "noop")
+SCRIPT_NAMES = (
+    "events",
+    "safety",
+    "allocations",
+    "network",
+    "switch",
+    "init",
+    "read",
+    "load",
+    "hold",
+    "rsv",
+    "noop",
+)
 
 Arg = str | bytes | int
 
@@ -311,6 +323,40 @@ class Scripts:
     def load(self, partition: int, gen: int, skus: Sequence[str], positions: bytes, fences: bytes) -> Call:
         cp = self.keys.counters_prefix(partition, gen)
         return _call("load", [cp + s for s in skus], [positions, fences])
+
+    def hold(
+        self,
+        partition: int,
+        gen: int,
+        mode: str,
+        skus: Sequence[str],
+        rows: bytes,
+        *,
+        maxlen: int,
+        retention_ms: int,
+        step_key: str = "",
+        record_key: str = "",
+        local: Sequence[Arg] = (),
+    ) -> Call:
+        """KEYS: partition meta, stream, hold catalogue, step key, record, deadline set, counters per
+        SKU (lua/hold.lua). `local` are ARGV 8-14 of mode 'local'."""
+        k = self.keys
+        tag = k.tag(partition)
+        keys = [
+            k.partition_meta(partition),
+            k.log(partition),
+            k.catalogue(partition, gen),
+            step_key or f"{tag}:st:-",
+            record_key or f"{tag}:rsv:-",
+            k.due(partition),
+            *(k.counters_prefix(partition, gen) + s for s in skus),
+        ]
+        return _call("hold", keys, [gen, maxlen, mode, retention_ms, len(skus), " ".join(skus), rows, *local])
+
+    def rsv(self, partition: int, record_key: str, mode: str, epoch: str, args: Sequence[Arg] = ()) -> Call:
+        """KEYS: record, deadline set, pending set (lua/rsv.lua)."""
+        k = self.keys
+        return _call("rsv", [record_key, k.due(partition), k.pending(partition)], [mode, epoch, *args])
 
     def noop(self) -> Call:
         return _call("noop", [], [])
