@@ -86,6 +86,7 @@ KIND_ALLOCATIONS = "a"
 KIND_NETWORK = "n"
 KIND_EVERYTHING = "x"
 KIND_HOLDS = "h"
+KIND_REPAIR = "r"
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,7 @@ from ..reservations import (
     new_record,
     reserve_deltas,
 )
-from .redis_codec import HOLD_STEP, KIND_HOLDS, Record
+from .redis_codec import HOLD_STEP, KIND_HOLDS, KIND_REPAIR, Record
 from .redis_keys import F_RESERVED, HOLD_BASE, partition_of
 from .scripts import GenerationChanged, reachable, redacted
 
@@ -772,7 +772,9 @@ class RedisHolds:
             if e != f:
                 out.append((k[0], k[1], k[2], "reserved" if k[1] >= 0 else "group_hold", e, f, tuple(who.get(k, ()))))
         # this replica's arrays against Redis: on hand and reserved, as the applied change records left them
-        out.extend(self._replica_differences(skus, busy))
+        # (where Redis differs from the records, its repair sets the replicas too)
+        drifted = {d[0] for d in out}
+        out.extend(self._replica_differences(skus, busy | drifted))
         return out
 
     def _counters(self, skus: frozenset[str]) -> dict[tuple[str, int, int], int]:
@@ -862,7 +864,7 @@ class RedisHolds:
                 return False
             s0, s1 = int(reply[2]), int(reply[3])
             if s1 > s0:
-                led._replica.apply_own([Record(p, s1, s0, KIND_HOLDS, gen, skus=skus_, rows=bytes(reply[5]))])
+                led._replica.apply_own([Record(p, s1, s0, KIND_REPAIR, gen, skus=skus_, rows=bytes(reply[5]))])
         return True
 
 

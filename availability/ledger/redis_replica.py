@@ -50,6 +50,7 @@ from .redis_codec import (
     KIND_EVERYTHING,
     KIND_HOLDS,
     KIND_NETWORK,
+    KIND_REPAIR,
     KIND_SAFETY,
     SAFETY_ROW,
     Record,
@@ -133,7 +134,7 @@ def apply_record(
         batch = _apply_safety(state, rec)
     elif rec.kind == KIND_ALLOCATIONS:
         batch = _apply_allocations(state, rec)
-    elif rec.kind == KIND_HOLDS:
+    elif rec.kind in (KIND_HOLDS, KIND_REPAIR):
         batch = _apply_holds(state, rec)
     elif rec.kind == KIND_NETWORK:
         batch = None
@@ -265,9 +266,22 @@ def _apply_allocations(state: ReplicaState, rec: Record) -> ChangeBatch | None:
     return ChangeBatch(sequence=0, skus_touched=np.unique(sku))
 
 
+def _held_now(store: StockStore, sku: I64, loc: I64, grp: I64) -> I64:
+    """Units held now at each (sku, location) or (sku, hold group): what a repair's values replace."""
+    out = np.zeros(sku.shape[0], np.int64)
+    for k in range(sku.shape[0]):
+        s = int(sku[k])
+        if loc[k] >= 0:
+            p = store.position(s, int(loc[k]))
+            out[k] = 0 if p is None else p.reserved
+        else:
+            out[k] = store.group_holds(s).get(int(grp[k]), 0)
+    return out
+
+
 def _apply_holds(state: ReplicaState, rec: Record) -> ChangeBatch | None:
     """A hold step (lua/hold.lua): reserved units at locations, units held at hold groups, on hand
-    (fulfilment) and the channel's ring-fence consumed."""
+    (fulfilment) and the channel's ring-fence consumed; or a repair, which sets units held."""
     rows = np.frombuffer(rec.rows, dtype=HOLD_ROW)
     keep = _rows_after_basis(state, rec, rows, np.full(rows.shape[0], rec.seq, np.int64))
     keep &= (rows["d_held"] != 0) | (rows["d_on_hand"] != 0) | (rows["fence"] != 0)
@@ -279,6 +293,8 @@ def _apply_holds(state: ReplicaState, rec: Record) -> ChangeBatch | None:
     sku = _sku_indices(store, rec.skus, np.unique(refs))[refs]
     loc = rows["loc"].astype(np.int64)
     held = rows["d_held"].astype(np.int64)
+    if rec.kind == KIND_REPAIR:
+        held = held - _held_now(store, sku, loc, rows["grp"].astype(np.int64))
     on_hand = rows["d_on_hand"].astype(np.int64)
     at = (loc >= 0) & ((held != 0) | (on_hand != 0))
     if at.any():

@@ -17,6 +17,7 @@ from availability.ledger import SafetyStockEntry
 from availability.ledger import scripts as scripts_module
 from availability.ledger.redis_replica import as_bytes
 from availability.ledger.scripts import Call
+from availability.reservations import HoldLine, ReserveRequest
 from tests.redis.conftest import Replicas
 from tests.scenarios import T0, Stock, everyday_stock, north_east_groups, north_east_locations, snapshot_of
 from tests.support.redis_server import RedisServer
@@ -117,10 +118,14 @@ def test_the_keys_are_the_documented_ones(replicas: Replicas, redis_server: Redi
     ledger.apply_stock_events(
         [StockEvent(f"id-{i}", EventType.RECEIPT, "DC-EAST", sku, 1, T0) for i, sku in enumerate(("TEE", "MUG", "N"))]
     )
+    # a reservation whose lines fall in both partitions: a record, a deadline, saga steps
+    lines = tuple(HoldLine(sku, 1, location="DC-EAST") for sku in ("TEE", "MUG", "N"))
+    ledger.reserve(ReserveRequest("order-1", "web", lines))
     client = redis.Redis(host="127.0.0.1", port=redis_server.port)
     documented = re.compile(
         rf"^{prefix}:(meta|g\d+:network)$"
-        rf"|^\{{{prefix}:p\d+\}}:(meta|log|g\d+:(skus|inb|c:[^ ]+)|id:[^ ]+|m:[^ ]+|wake:[0-9a-f]+)$"
+        rf"|^\{{{prefix}:p\d+\}}:(meta|log|g\d+:(skus|inb|cat|c:[^ ]+)|id:[^ ]+|m:[^ ]+|wake:[0-9a-f]+"
+        rf"|rsv:[^ ]+|due|pend|st:[^ ]+:[0-9a-f]+)$"
     )
     found = [k.decode() for k in client.scan_iter(match=f"*{prefix}*")]
     assert found and all(documented.match(k) for k in found), [k for k in found if not documented.match(k)]

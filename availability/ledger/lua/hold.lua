@@ -7,7 +7,8 @@ Modes:
            ring-fence amounts are kept there, so a retry answers the same and an undo knows what to
            reverse); refused once the step was undone (the operation was rolled back meanwhile)
   'undo'   reverse an applied step (or, if it never ran, make sure it never will); idempotent
-  'force'  apply the rows without stock checks (a repair by reconcile)
+  'force'  apply the rows without stock checks (a repair by reconcile); its change record ('r')
+           carries the values set, not the changes
   'local'  the whole operation when its record and all its SKUs live in this partition: compare the
            record's version, apply the rows, write the record, its deadline and ring-fence amounts
 KEYS  1 partition meta, 2 change stream, 3 hold catalogue of the generation, 4 step key (apply/undo),
@@ -296,10 +297,9 @@ end
 
 local function add_held(key, l, g, d)
   if l >= 0 then
-    redis.call('HINCRBY', key, 4 * l + 1, d)
-  else
-    redis.call('HINCRBY', key, HOLD_BASE - g, d)
+    return redis.call('HINCRBY', key, 4 * l + 1, d)
   end
+  return redis.call('HINCRBY', key, HOLD_BASE - g, d)
 end
 
 local function add_on_hand(key, l, d)
@@ -319,7 +319,9 @@ for i, r in ipairs(rows) do
       applied[#applied + 1] = i
     end
   elseif redis.call('EXISTS', key) == 1 then
-    add_held(key, r[2], r[3], r[4])
+    local now_held = add_held(key, r[2], r[3], r[4])
+    -- a repair records the value it set, not the change: replicas did not see the drift it corrects
+    if mode == 'force' then r[10] = now_held end
     if r[5] ~= 0 then add_on_hand(key, r[2], r[5]) end
     applied[#applied + 1] = i
   else
@@ -363,7 +365,7 @@ for i, r in ipairs(rows) do
     redis.call('HINCRBY', key, fu, amount)
   end
   fences[i] = struct.pack('<i4', amount)
-  out_rows[i] = struct.pack('<i4i4i4i4i4i4i4', r[1], r[2], r[3], r[4], r[5], r[6], amount)
+  out_rows[i] = struct.pack('<i4i4i4i4i4i4i4', r[1], r[2], r[3], r[10] or r[4], r[5], r[6], amount)
 end
 local fence_text, applied_rows = table.concat(fences), table.concat(out_rows)
 
@@ -396,7 +398,9 @@ local seq = seq0
 if #rows > 0 then
   seq = seq0 + 1
   redis.call('HSET', KEYS[1], 'seq', seq)
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], string.format('%d-0', seq), 'k', 'h',
+  local kind = 'h'
+  if mode == 'force' then kind = 'r' end
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], string.format('%d-0', seq), 'k', kind,
     'p', string.format('%d', seq0), 'g', ARGV[1], 'u', ARGV[6], 'r', applied_rows)
 end
 return {0, ARGV[1], seq0, seq, fence_text, applied_rows}
