@@ -97,7 +97,7 @@ from .redis_codec import (
     encode_network,
     pack_inbound_chunk,
 )
-from .redis_holds import SWEEP_INTERVAL_S, RedisHolds
+from .redis_holds import SWEEP_INTERVAL_S, RedisHolds, carry_holds
 from .redis_keys import DEFAULT_PREFIX, Keys, partition_of
 from .redis_replica import (
     LoadInProgress,
@@ -816,6 +816,7 @@ class RedisLedger:
             with self._client.lock(self.keys.load_lock, timeout=600, blocking_timeout=600):
                 gen = int(self._client.hincrby(self.keys.meta, "lastgen", 1))
                 write_generation(self._client, self._scripts, self.keys, snapshot, fresh.network, gen, partitions)
+                carry_holds(self._client, self.keys, partitions, gen, fresh)
 
                 def switched() -> ReplicaState:
                     seqs = go_live(self._client, self._scripts, self.keys, partitions, gen, maxlen=self.stream_maxlen)
@@ -1021,6 +1022,7 @@ def load_into_redis(
                     client, scripts, keys, snapshot, fresh.network, gen, p_count, progress=progress
                 )
                 if live:
+                    carry_holds(client, keys, p_count, gen, fresh)
                     go_live(client, scripts, keys, p_count, gen, maxlen=maxlen)
                 else:
                     go_live_first(client, scripts, keys, p_count, gen)

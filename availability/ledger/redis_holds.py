@@ -70,8 +70,9 @@ from ..reservations import (
     new_record,
     reserve_deltas,
 )
+from ..store import StockStore
 from .redis_codec import HOLD_STEP, KIND_HOLDS, KIND_REPAIR, Record
-from .redis_keys import F_RESERVED, HOLD_BASE, partition_of
+from .redis_keys import F_RESERVED, HOLD_BASE, Keys, partition_of
 from .scripts import GenerationChanged, reachable, redacted
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ CLOSED_RETENTION_MS = 24 * 3600 * 1000
 SWEEP_INTERVAL_S = 0.5
 SWEEP_BATCH = 500
 MAX_ATTEMPTS = 200
+LOAD_WAIT_S = 60.0  # how long an operation waits for a snapshot load that is carrying holds over
+LOCK_POLL_S = 0.01
+CARRY_LOCK_MS = 60_000
 
 
 # ---------------------------------------------------------------------------------------------- records
@@ -146,6 +150,7 @@ class _Stored:
     fences: dict[tuple[str, str], int]
     epoch: str = ""
     steps: str = ""
+    step_gen: int = 0  # the generation an operation in flight wrote its steps to
 
 
 @dataclass(slots=True)
@@ -218,7 +223,8 @@ class RedisHolds:
                 sku, _, place = k[2:].decode().partition(" ")
                 fences[(sku, place)] = int(v)
         rec = decode_record(text.decode()) if text is not None else None
-        return _Stored(key, p, version, rec, fences, raw.get(b"pe", b"").decode(), raw.get(b"pr", b"").decode())
+        epoch, steps = raw.get(b"pe", b"").decode(), raw.get(b"pr", b"").decode()
+        return _Stored(key, p, version, rec, fences, epoch, steps, int(raw.get(b"pg", b"0")))
 
     def _resolve(self, net: LocationTable, chan: int, sku: str, place: str, at_location: bool) -> tuple[int, int]:
         if at_location:
@@ -274,10 +280,15 @@ class RedisHolds:
         deadline = out.expires_at_ms if status is ReservationStatus.HELD else 0
         ttl = 0 if status in (ReservationStatus.HELD, ReservationStatus.CONFIRMED) else CLOSED_RETENTION_MS
         parts = {r.part for r in plan.rows}
+        until = time.monotonic() + LOAD_WAIT_S
         for _attempt in range(3):
             gen = led._replica.state.gen
             if parts <= {rp}:
-                if self._local(rid, rp, key, gen, stored_version, text, status, deadline, ttl, plan):
+                done = self._local(rid, rp, key, gen, stored_version, text, status, deadline, ttl, plan)
+                while done is None and time.monotonic() < until:  # a load is carrying holds over
+                    time.sleep(LOCK_POLL_S)
+                    done = self._local(rid, rp, key, gen, stored_version, text, status, deadline, ttl, plan)
+                if done:
                     return
             else:
                 if self._saga(rid, rp, key, gen, stored_version, text, status, deadline, ttl, plan, new_text):
@@ -307,7 +318,9 @@ class RedisHolds:
         deadline: int,
         ttl: int,
         plan: _Plan,
-    ) -> bool:
+    ) -> bool | None:
+        """True when done, False after a generation switch (try again), None while a load holds the
+        partition's holds still."""
         led = self._l
         skus, packed = _pack(plan.rows)
         fields = "\n".join(r.fence_field for r in plan.rows)
@@ -326,6 +339,8 @@ class RedisHolds:
         with led._replica.writing([rp]):
             reply = led._scripts.run([call])[0]
             code = int(reply[0])
+            if code == -2:
+                return None
             if code == -1:
                 led._follow_generation(GenerationChanged(int(reply[1]) if reply[1] else 0))
                 return False
@@ -362,7 +377,7 @@ class RedisHolds:
         epoch = secrets.token_hex(6)
         now = led._clock_ms()
         begin = sc.rsv(
-            rp, key, "begin", epoch, [version, text, status.value, deadline, now + PENDING_MS, steps, new_text]
+            rp, key, "begin", epoch, [version, text, status.value, deadline, now + PENDING_MS, steps, new_text, gen]
         )
         got = sc.run([begin])[0]
         if int(got[0]) == 2:
@@ -404,12 +419,21 @@ class RedisHolds:
         fence_items: dict[str, int] = dict(plan.extra)
         with led._replica.writing(order):
             replies = sc.run(calls)
+            until = time.monotonic() + LOAD_WAIT_S
+            locked = [k for k, r in enumerate(replies) if int(r[0]) == -2]
+            while locked and time.monotonic() < until:  # a load is carrying holds over: its steps wait
+                time.sleep(LOCK_POLL_S)
+                for k, r in zip(locked, sc.run([calls[k] for k in locked]), strict=True):
+                    replies[k] = r
+                locked = [k for k, r in enumerate(replies) if int(r[0]) == -2]
             changed: GenerationChanged | None = None
             for p, reply in zip(order, replies, strict=True):
                 code = int(reply[0])
                 if code == -1:
                     changed = GenerationChanged(int(reply[1]) if reply[1] else 0)
                     failed = failed or "generation"
+                elif code == -2:
+                    failed = failed or "locked"
                 elif code == 1:
                     short.append(bytes(reply[1]))
                 elif code == 3:
@@ -426,11 +450,20 @@ class RedisHolds:
             led._replica.apply_own(records)
         if not short and not failed:
             extra = "\n".join(f"{k}\n{v}" for k, v in fence_items.items() if v)
-            got = sc.run([sc.rsv(rp, key, "commit", epoch, [extra, ttl])])[0]
+            commit = sc.rsv(rp, key, "commit", epoch, [extra, ttl])
+            got = sc.run([commit])[0]
+            until = time.monotonic() + LOAD_WAIT_S
+            while int(got[0]) == -2 and time.monotonic() < until:
+                time.sleep(LOCK_POLL_S)
+                got = sc.run([commit])[0]
             if int(got[0]) == 0:
                 return True
+            if int(got[0]) == 4:
+                # a load replaced the generation these steps wrote to: roll back, then start again
+                self.roll_back(rp, key, epoch, packed, gen)
+                return False
             raise Unavailable(f"reservation {rid!r}: the operation took too long and was rolled back; try again")
-        self.roll_back(rp, key, epoch, packed)
+        self.roll_back(rp, key, epoch, packed, gen)
         if short:
             raise self._shortfalls(plan.rows, short)
         if changed is not None:
@@ -438,15 +471,16 @@ class RedisHolds:
             return False
         raise Unavailable(f"reservation {rid!r}: a concurrent operation rolled this one back; try again")
 
-    def roll_back(self, rp: int, key: str, epoch: str, steps: dict[int, tuple[list[str], bytes]]) -> bool:
-        """Roll back operation `epoch` of a record: mark it (no commit after this), undo every step,
-        abort. Idempotent; False when the operation is no longer in flight (committed or rolled back)."""
+    def roll_back(self, rp: int, key: str, epoch: str, steps: dict[int, tuple[list[str], bytes]], gen: int) -> bool:
+        """Roll back operation `epoch` of a record, whose steps wrote to generation `gen`: mark it (no
+        commit after this), undo every step, abort. Idempotent; False when the operation is no longer
+        in flight (committed or rolled back). Steps in a generation a load has replaced went with it:
+        their undo finds another generation and changes nothing."""
         led = self._l
         sc = led._scripts
         if int(sc.run([sc.rsv(rp, key, "mark", epoch)])[0][0]) != 0:
             return False
         rid = key.split(":rsv:", 1)[1]
-        gen = led._replica.state.gen
         order = sorted(steps)
         calls = [
             sc.hold(
@@ -477,7 +511,7 @@ class RedisHolds:
         led = self._l
         score = led._client.zscore(led.keys.pending(st.part), st.key)
         if score is not None and score <= led._clock_ms():
-            self.roll_back(st.part, st.key, st.epoch, parse_steps(st.steps))
+            self.roll_back(st.part, st.key, st.epoch, parse_steps(st.steps), st.step_gen)
         else:
             time.sleep(0.002)
 
@@ -631,9 +665,10 @@ class RedisHolds:
             for p in range(led.partitions):
                 for raw in led._client.zrangebyscore(led.keys.pending(p), "-inf", now, start=0, num=SWEEP_BATCH):
                     key = raw.decode() if isinstance(raw, bytes) else str(raw)
-                    got: list[bytes | None] = led._client.hmget(key, ["pe", "pr"])  # type: ignore[assignment]
+                    got: list[bytes | None] = led._client.hmget(key, ["pe", "pr", "pg"])  # type: ignore[assignment]
                     if got[0]:
-                        self.roll_back(p, key, got[0].decode(), parse_steps((got[1] or b"{}").decode()))
+                        steps = parse_steps((got[1] or b"{}").decode())
+                        self.roll_back(p, key, got[0].decode(), steps, int(got[2] or 0))
                     else:
                         led._client.zrem(led.keys.pending(p), key)
                 for raw in led._client.zrangebyscore(led.keys.due(p), "-inf", now, start=0, num=SWEEP_BATCH):
@@ -711,8 +746,8 @@ class RedisHolds:
                 continue
             chan = net.channel_index(rec.channel)
             for (sku, place), ls in rec.lines.items():
-                if not ls.held or (skus and sku not in skus):
-                    continue
+                if not ls.held or (skus and sku not in skus) or self._l.store.skus.get(sku) is None:
+                    continue  # a SKU that a snapshot load dropped holds nothing any more
                 li, g = self._resolve(net, chan, sku, place, rec.at_location[(sku, place)])
                 k = (sku, li, g)
                 want[k] = want.get(k, 0) + ls.held
@@ -866,6 +901,56 @@ class RedisHolds:
             if s1 > s0:
                 led._replica.apply_own([Record(p, s1, s0, KIND_REPAIR, gen, skus=skus_, rows=bytes(reply[5]))])
         return True
+
+
+def carry_holds(client: Any, keys: Keys, partitions: int, gen: int, fresh: StockStore) -> int:
+    """Before a snapshot load switches to generation `gen`: stop new holds and commits in every
+    partition (a lock that lua/switch.lua lifts, or time, should the load die), then write the holds of
+    every committed open reservation into `gen`'s counters (not live yet) and onto `fresh`, the store
+    that goes live with it. Operations in flight keep their old state: their commits are refused (their
+    steps wrote to the old generation) and their callers start again. Lines whose SKU, location or
+    group the new snapshot lacks hold nothing any more, as in the embedded ledger. Returns the number
+    of lines carried."""
+    sec, usec = client.time()
+    lock = int(sec) * 1000 + int(usec) // 1000 + CARRY_LOCK_MS
+    pipe = client.pipeline(transaction=False)
+    for p in range(partitions):
+        pipe.hset(keys.partition_meta(p), "lk", lock)
+    pipe.execute()
+    net = fresh.network
+    carried = 0
+    writes = client.pipeline(transaction=False)
+    for p in range(partitions):
+        for raw_key in client.scan_iter(match=keys.record_pattern(p), count=1000):
+            got = client.hmget(raw_key, ["v", "d"])
+            if got[1] is None or int(got[0] or 0) < 1:
+                continue
+            rec = decode_record(got[1].decode())
+            chan = net.channels.get(rec.channel)
+            if rec.status not in (ReservationStatus.HELD, ReservationStatus.CONFIRMED) or chan is None:
+                continue
+            for (sku, place), ls in rec.lines.items():
+                s = fresh.skus.get(sku)
+                if not ls.held or s is None:
+                    continue
+                if rec.at_location[(sku, place)]:
+                    li = net.index.get(place)
+                    if li is None:
+                        continue
+                    slots = fresh.ensure_slots(np.array([s], np.int64), np.array([li], np.int64))
+                    fresh.apply_deltas(slots, np.zeros(1, np.int64), np.array([ls.held], np.int64), fresh.sequence)
+                    fld = 4 * li + F_RESERVED
+                else:
+                    try:
+                        g = net.hold_group_index(place, chan)
+                    except InvalidArgument:
+                        continue
+                    fresh.add_group_hold(s, g, ls.held)
+                    fld = HOLD_BASE - g
+                writes.hincrby(keys.counters_prefix(partition_of(sku, partitions), gen) + sku, str(fld), ls.held)
+                carried += 1
+    writes.execute()
+    return carried
 
 
 def parse_steps(text: str) -> dict[int, tuple[list[str], bytes]]:

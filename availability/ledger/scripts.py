@@ -354,9 +354,10 @@ class Scripts:
         return _call("hold", keys, [gen, maxlen, mode, retention_ms, len(skus), " ".join(skus), rows, *local])
 
     def rsv(self, partition: int, record_key: str, mode: str, epoch: str, args: Sequence[Arg] = ()) -> Call:
-        """KEYS: record, deadline set, pending set (lua/rsv.lua)."""
+        """KEYS: record, deadline set, pending set, partition meta (lua/rsv.lua)."""
         k = self.keys
-        return _call("rsv", [record_key, k.due(partition), k.pending(partition)], [mode, epoch, *args])
+        keys = [record_key, k.due(partition), k.pending(partition), k.partition_meta(partition)]
+        return _call("rsv", keys, [mode, epoch, *args])
 
     def noop(self) -> Call:
         return _call("noop", [], [])

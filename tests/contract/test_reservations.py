@@ -323,3 +323,21 @@ def test_property_atp_never_negative_and_counters_reconcile(grid: Grid, ops: lis
     s = led.store.skus.index("A")
     reserved = sum(p.reserved for p in (led.store.position(s, 0), led.store.position(s, 1)) if p is not None)
     assert held == reserved + sum(led.store.group_holds(s).values())
+
+
+def test_a_snapshot_load_keeps_open_holds_and_drops_closed_ones(grid: Grid) -> None:
+    led = grid({("A", "L0000"): 5, ("A", "L0001"): 5, ("B", "L0000"): 2})
+    led.reserve(req("loc", HoldLine("A", 2, location="L0000"), HoldLine("B", 1, location="L0000")))
+    led.reserve(req("net", HoldLine("A", 3)))
+    led.confirm("net")
+    led.reserve(req("gone", HoldLine("A", 1)))
+    led.release("gone")
+    # the new count has more A and no B at all: B's hold has nothing left to hold
+    led.load_snapshot(grid_snapshot({("A", "L0000"): 8, ("A", "L0001"): 5}))
+    assert web_atp(led, "A") == 13 - 5
+    assert web_atp(led, "A", Scope.of_locations(["L0000"])) == 6
+    pos = led.store.position(led.store.skus.index("A"), 0)
+    assert pos is not None and (pos.on_hand, pos.reserved) == (8, 2)
+    assert led.get_reservation("net").status is ReservationStatus.CONFIRMED
+    led.release("loc", (LineQuantity("A", "L0000", 2),))
+    assert web_atp(led, "A", Scope.of_locations(["L0000"])) == 8

@@ -27,16 +27,23 @@ Reply {0, gen, seq before, seq after, ring-fence amount per row packed '<i4', th
       packed '<i4i4i4i4i4i4i4' (the change record's rows: the last field is the ring-fence change)}, or
       {1, shortfalls packed '<i4i4i4' (line, requested, available)} (nothing written), or
       {2, version, record JSON} (local: the record is not at the expected version), or
-      {3} (apply: the step was undone), or {-1, live generation}. ]]
+      {3} (apply: the step was undone), or {-1, live generation}, or {-2} (a snapshot load holds the
+      partition's holds still: try again shortly). ]]
 
 local ROW, ROW_SIZE = '<i4i4i4i4i4i4i4i4', 32
 local HOLD_BASE = -1000000 -- field of the units held at hold group g: HOLD_BASE - g
 
-local meta = redis.call('HMGET', KEYS[1], 'gen', 'seq')
+local meta = redis.call('HMGET', KEYS[1], 'gen', 'seq', 'lk')
 if meta[1] ~= ARGV[1] then
   return {-1, meta[1] or ''}
 end
 local mode = ARGV[3]
+if meta[3] and mode ~= 'undo' then
+  -- a snapshot load is carrying the holds into its generation: no new ones until it switches (the
+  -- lock is a time, so a load that died releases it by itself)
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < tonumber(meta[3]) then return {-2} end
+end
 local first_sku_key = 7
 
 if mode == 'local' then
