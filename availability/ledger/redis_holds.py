@@ -202,6 +202,7 @@ class RedisHolds:
         self._l = ledger
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._reconciling = threading.Lock()  # one reconcile at a time: it keeps its last reads here
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -647,12 +648,10 @@ class RedisHolds:
     def get(self, reservation_id: str) -> Reservation:
         check_id("reservation_id", reservation_id)
         with reachable(self._l.url):
-            for _attempt in range(MAX_ATTEMPTS):
-                st = self._read(reservation_id)
-                if st.rec is None or st.version == 0:
-                    raise NotFound("reservation", reservation_id)
-                return self._view(st.rec)
-        raise NotFound("reservation", reservation_id)
+            st = self._read(reservation_id)
+        if st.rec is None or st.version == 0:  # version 0: still being made (it may yet be rolled back)
+            raise NotFound("reservation", reservation_id)
+        return self._view(st.rec)
 
     # ------------------------------------------------------------------ expiry and roll-backs
     def expire_due(self, now_ms: int | None = None) -> int:
@@ -759,7 +758,7 @@ class RedisHolds:
         Redis); operations in flight are left out (they commit or roll back on their own). A difference
         must persist across two reads to be reported, since writers keep going meanwhile."""
         led = self._l
-        with reachable(led.url):
+        with self._reconciling, reachable(led.url):
             first = self._differences(skus)
             if not first:
                 return ReconcileReport([], self._positions_checked, self._records_checked, led.store.sequence)
