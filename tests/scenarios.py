@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 
@@ -193,7 +194,7 @@ def future_supply(today: date) -> Stock:
     )
 
 
-def ledger_over(store: StockStore, clock: FakeClock | None = None, **kwargs: int) -> MemoryLedger:
+def ledger_over(store: StockStore, clock: FakeClock | None = None, **kwargs: Any) -> MemoryLedger:
     """A memory ledger over `store` with a hand-moved clock (a day's count window by default)."""
     return MemoryLedger(store, clock_ms=clock or FakeClock(), **kwargs)
 

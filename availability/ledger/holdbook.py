@@ -5,20 +5,24 @@ All-or-nothing: every line is checked and applied tentatively in request order (
 SKU see the earlier ones); if any line is short, the applied ones are rolled back before the lock is
 released and every shortfall is reported. Readers may see a tentative hold for that instant, which only
 ever lowers ATP, never raises it.
+
+Every operation here is called by the ledger under its lock; the ledger journals the ones that changed
+something (see memory.py), and the sweeper goes through the ledger too, so that expiries are journaled.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import AlreadyExists, InsufficientStock, InvalidArgument, NotFound, Shortfall
+from ..errors import AlreadyExists, InsufficientStock, InvalidArgument, NotFound, OmnirouteError, Shortfall
 from ..locations import LocationTable, Scope
 from ..model import check_id
 from ..reservations import (
@@ -27,7 +31,7 @@ from ..reservations import (
     Inconsistency,
     LineMove,
     LineQuantity,
-    ReconcileReport,
+    LineState,
     Reservation,
     ReservationRecord,
     ReservationStatus,
@@ -45,9 +49,14 @@ from .base import ChangeBatch
 if TYPE_CHECKING:
     from .memory import MemoryLedger
 
+log = logging.getLogger(__name__)
+
 I64 = npt.NDArray[np.int64]
 CLOSED_RETENTION_MS = 24 * 3600 * 1000
 _Resolved = tuple[HoldDelta, int, int, int]  # a delta with its SKU index, location index, hold group
+# A reconcile repair: (counter, SKU index, location index or hold group, the value to set):
+# counter "reserved" or "on_hand" (a location) or "group_hold" (a hold group).
+Fix = tuple[str, int, int, int]
 
 
 class HoldBook:
@@ -120,6 +129,9 @@ class HoldBook:
             store.apply_deltas(
                 slots, np.array([d_on_hand], np.int64), np.array([d_held], np.int64), self._ledger._sequence
             )
+            audit = self._ledger.audit
+            if d_on_hand and audit is not None:  # a fulfilment: units leave the building
+                audit.record(np.array([s * (1 << 20) + li], np.int64), np.array([d_on_hand], np.int64))
         else:
             store.add_group_hold(s, g, d_held)
 
@@ -293,6 +305,10 @@ class HoldBook:
     def get(self, reservation_id: str) -> Reservation:
         return self._get(reservation_id).view()
 
+    def has_due(self, now_ms: int) -> bool:
+        """Whether a deadline at or before now_ms is queued (cheap: the sweeper asks twice a second)."""
+        return bool(self._deadlines) and self._deadlines[0][0] <= now_ms
+
     def expire_due(self, now_ms: int | None = None) -> int:
         """Expire every held reservation whose deadline has passed; idempotent. Returns how many."""
         now = self._clock_ms() if now_ms is None else now_ms
@@ -308,14 +324,17 @@ class HoldBook:
             n += 1
         return n
 
-    def forget_closed(self, now_ms: int) -> None:
+    def forget_closed(self, now_ms: int) -> int:
+        """Forget closed reservations created before the retention; returns how many."""
         horizon = now_ms - CLOSED_RETENTION_MS
-        for rid in [
+        gone = [
             r
             for r, rec in self._records.items()
             if rec.status not in (ReservationStatus.HELD, ReservationStatus.CONFIRMED) and rec.created_at_ms < horizon
-        ]:
+        ]
+        for rid in gone:
             del self._records[rid]
+        return len(gone)
 
     def open_records(self) -> list[ReservationRecord]:
         return [r for r in self._records.values() if r.status in (ReservationStatus.HELD, ReservationStatus.CONFIRMED)]
@@ -331,9 +350,10 @@ class HoldBook:
                         self._apply(s, li, g, st.held)
 
     # ------------------------------------------------------------------ reconcile
-    def reconcile(self, *, repair: bool, skus: frozenset[str] = frozenset()) -> ReconcileReport:
-        """Recompute reserved counters and group holds from the open reservation records, list every
-        difference and, with repair, set the counters to what the records say (a recorded change)."""
+    def check(self, skus: frozenset[str] = frozenset()) -> tuple[list[Inconsistency], list[Fix], int, int]:
+        """Recompute reserved counters and group holds from the open reservation records: every
+        difference (not repaired), the fix of each, the positions and the records checked. The ledger
+        applies the fixes (MemoryLedger.reconcile), so that one recorded change covers every counter."""
         store = self._ledger.store
         net = store.network
         exp_loc: dict[tuple[int, int], int] = {}
@@ -374,56 +394,69 @@ class HoldBook:
             if not skus or store.skus.id(int(s)) in skus
         }
         out: list[Inconsistency] = []
+        fixes: list[Fix] = []
         for key in sorted(set(exp_loc) | set(found_loc)):
             e, f = exp_loc.get(key, 0), found_loc.get(key, 0)
             if e != f:
                 s, li = key
-                if repair:
-                    self._apply(s, li, -1, e - f)
+                fixes.append(("reserved", s, li, e))
                 out.append(
                     Inconsistency(
-                        store.skus.id(s), net.index.id(li), "reserved", e, f, tuple(who.get(("l", s, li), ())), repair
+                        store.skus.id(s), net.index.id(li), "reserved", e, f, tuple(who.get(("l", s, li), ())), False
                     )
                 )
         for key in sorted(set(exp_grp) | set(found_grp)):
             e, f = exp_grp.get(key, 0), found_grp.get(key, 0)
             if e != f:
                 s, g = key
-                if repair:
-                    self._apply(s, -1, g, e - f)
+                fixes.append(("group_hold", s, g, e))
                 place = (
                     net.group_list[g].id
                     if g < len(net.group_list)
                     else (f"{NETWORK_GROUP}:{net.channels.id(g - len(net.group_list))}")
                 )
                 out.append(
-                    Inconsistency(store.skus.id(s), place, "group_hold", e, f, tuple(who.get(("g", s, g), ())), repair)
+                    Inconsistency(store.skus.id(s), place, "group_hold", e, f, tuple(who.get(("g", s, g), ())), False)
                 )
-        led = self._ledger
-        if repair and out:
-            led._sequence += 1
-            led.store.sequence = led._sequence
-            led._publish(
-                ChangeBatch(
-                    sequence=led._sequence, skus_touched=np.array([store.skus.get(i.sku) for i in out], np.int64)
-                )
-            )
-        return ReconcileReport(out, checked, len(records), led._sequence)
+        return out, fixes, checked, len(records)
+
+    # ------------------------------------------------------------------ state directory (statedir.py)
+    def export_state(self) -> dict[str, Any]:
+        """Records, ring-fence consumption and deadlines as JSON-ready values (under the ledger's lock)."""
+        return {
+            "records": [_record_to_json(r) for r in self._records.values()],
+            "fenced": [[rid, sku, place, n] for (rid, sku, place), n in self._fenced.items()],
+            "deadlines": [[t, rid] for t, rid in self._deadlines],
+        }
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        records = [_record_from_json(d) for d in state["records"]]
+        self._records = {r.reservation_id: r for r in records}
+        self._fenced = {(rid, sku, place): int(n) for rid, sku, place, n in state["fenced"]}
+        self._deadlines = [(int(t), str(rid)) for t, rid in state["deadlines"]]
+        heapq.heapify(self._deadlines)  # stored in heap order already; cheap insurance
 
     # ------------------------------------------------------------------ expiry sweeper
-    def start_sweeper(self, interval_s: float, lock: threading.RLock) -> None:
+    def start_sweeper(self, interval_s: float) -> None:
         if self._sweeper is not None or interval_s <= 0:
             return
+        ledger = self._ledger
 
         def run() -> None:
             last_forget = 0.0
+            complained = ""
             while not self._stop.wait(interval_s):
-                with lock:
-                    self.expire_due()
+                # through the ledger, which takes its lock and journals what changed
+                try:
+                    ledger.expire_due()
                     # closed records only answer retries and GetReservation: keep them a day, not forever
                     if time.monotonic() - last_forget >= 60:
-                        self.forget_closed(self._clock_ms())
+                        ledger.forget_closed()
                         last_forget = time.monotonic()
+                except OmnirouteError as err:  # the state directory refuses writes: say so once
+                    if str(err) != complained:
+                        log.error("expiry sweep failed: %s", err)
+                        complained = str(err)
 
         self._sweeper = threading.Thread(target=run, name="omniroute-expiry", daemon=True)
         self._sweeper.start()
@@ -433,3 +466,45 @@ class HoldBook:
         if self._sweeper is not None:
             self._sweeper.join(timeout=5)
             self._sweeper = None
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples the records compare with (payloads, operation requests)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _record_to_json(r: ReservationRecord) -> dict[str, Any]:
+    return {
+        "id": r.reservation_id,
+        "channel": r.channel,
+        "status": r.status.value,
+        "lines": [
+            [sku, place, r.at_location[(sku, place)], st.held, st.fulfilled, st.released]
+            for (sku, place), st in r.lines.items()
+        ],
+        "created": r.created_at_ms,
+        "expires": r.expires_at_ms,
+        "payload": r.payload,
+        "operations": [[op, list(req)] for op, req in r.operations.items()],
+        "sequence": r.sequence,
+    }
+
+
+def _record_from_json(d: dict[str, Any]) -> ReservationRecord:
+    lines: dict[tuple[str, str], LineState] = {}
+    at: dict[tuple[str, str], bool] = {}
+    for sku, place, at_loc, held, fulfilled, released in d["lines"]:
+        lines[(sku, place)] = LineState(held, fulfilled, released)
+        at[(sku, place)] = bool(at_loc)
+    return ReservationRecord(
+        reservation_id=d["id"],
+        channel=d["channel"],
+        status=ReservationStatus(d["status"]),
+        lines=lines,
+        at_location=at,
+        created_at_ms=d["created"],
+        expires_at_ms=d["expires"],
+        payload=_tuples(d["payload"]),
+        operations={op: _tuples(req) for op, req in d["operations"]},
+        sequence=d["sequence"],
+    )

@@ -23,6 +23,12 @@ The common path is vectorised: the batch is turned into columns, checked with wh
 regular expression over all event ids, type sets, numpy range checks), and applied by one numba kernel
 that also keeps the count times and the journal of recent deltas. Only suspicious events take the
 per-event Python checks, which produce the exact reasons.
+
+Durability (optional, see statedir.py): with a state directory attached, every write that changed the
+ledger is appended to its journal under the lock, with the clock the write saw (pinned for the write's
+whole duration) and the sequence it ended at, and the call returns only once the entry is on disk
+(fdatasync, shared by concurrent writers; with fsync off, once the OS has it). A replay applies each
+entry through the same code as the original write, at the recorded clock.
 """
 
 from __future__ import annotations
@@ -34,15 +40,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import repeat
 from operator import attrgetter
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from .. import _kernels as K
-from ..errors import InvalidArgument
+from ..errors import FailedPrecondition, InvalidArgument
+from ..locations import LocationTable
 from ..model import (
     EVENT_SIGN,
     MAX_QUANTITY,
@@ -59,13 +67,17 @@ from ..model import (
     check_quantity,
     stock_event_problem,
 )
-from ..reservations import LineMove, LineQuantity, ReconcileReport, Reservation, ReserveRequest
-from ..store import StockStore, StoreView
+from ..reservations import Inconsistency, LineMove, LineQuantity, ReconcileReport, Reservation, ReserveRequest
+from ..store import Generation, StockStore, StoreView
+from . import journal as J
 from .base import ChangeBatch, ChangeListener, SafetyStockEntry
-from .holdbook import HoldBook
+from .holdbook import Fix, HoldBook
+from .onhand import KEY as _AUDIT_KEY
+from .onhand import BaseTable, OnHandAudit, position_table
 
 MAX_EVENT_BATCH = 50_000
 _KEY = 1 << 20  # position key = sku * _KEY + location; locations are far fewer than 2**20
+assert _KEY == _AUDIT_KEY
 
 I64 = npt.NDArray[np.int64]
 
@@ -134,6 +146,7 @@ def _all_ids_valid(ids: list[str]) -> bool:
 class _Columns:
     ids: list[str]
     payloads: list[tuple[object, ...]]
+    strings: tuple[list[str], list[str], list[str], list[str]]  # types, locations, SKUs, channels (journal)
     code: I64
     qty: I64
     tms: I64
@@ -163,6 +176,59 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(4, (n - 1).bit_length())
 
 
+EVENT_TYPE_NAMES = tuple(t.value for t in _TYPES)  # the type code of a remembered payload names this
+
+
+class WriteAhead(Protocol):
+    """A state directory as the ledger sees it (statedir.StateDir)."""
+
+    @property
+    def fsync(self) -> bool: ...
+
+    def check_writable(self) -> None:
+        """Raise Unavailable when writes cannot be journaled (a failed disk write, closed)."""
+
+    def append(self, kind: J.Kind, now_ms: int, sequence: int, payload: bytes) -> int:
+        """Journal one applied write (under the ledger's lock); returns a ticket for sync."""
+        ...
+
+    def sync(self, ticket: int) -> None:
+        """Return once the entry of `ticket` is durable (after the lock is released: group commit)."""
+
+    def checkpoint_now(self) -> None:
+        """Write a checkpoint of the current state before returning (under the ledger's lock)."""
+
+    def checkpoint(self) -> int:
+        """Write a checkpoint now, holding the ledger's lock only to copy the state; its number."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerState:
+    """Everything a restart needs, copied under the ledger's lock so that it can be written while writes
+    go on (statedir.py writes and reads it). `seen_ids` / `seen_payloads` are the remembered event ids
+    in the order they were remembered, `seen_batches` the (arrival time, count) of each remembered batch
+    over that order; `event_types` names the type codes of the payloads."""
+
+    sequence: int
+    window_start: int
+    network: LocationTable
+    sku_ids: list[str]
+    sku_weights: list[int | None]
+    arrays: dict[str, npt.NDArray[Any]]
+    seen_ids: list[str]
+    seen_payloads: list[tuple[Any, ...]]
+    seen_batches: list[tuple[int, int]]
+    holds: dict[str, Any]
+    event_types: tuple[str, ...] = EVENT_TYPE_NAMES
+
+
+# the ledger's own arrays in a LedgerState, besides the store's generation (idx, pos, inb, alloc)
+_LEDGER_ARRAYS = ("_ht_keys", "_ht_vals", "_j_key", "_j_time", "_j_delta", "_j_prev", "_meta")
+
+
 class MemoryLedger:
     # the ledger is this process's own state: never behind anything, and writes do no I/O
     stale = False
@@ -178,7 +244,12 @@ class MemoryLedger:
         max_remembered_events: int = 5_000_000,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         sweep_interval_s: float = 0.5,
+        on_hand_base: bool = True,
     ) -> None:
+        """`on_hand_base`: keep a copy of every position's on hand as it is now (12 bytes a position),
+        the base from which reconcile recomputes on hand when no state directory is attached. False
+        saves the memory, and reconcile then checks on hand only once a state directory is attached
+        (its checkpoint is the base)."""
         self._store = store
         self._lock = threading.RLock()
         self._listeners: list[ChangeListener] = []
@@ -186,7 +257,9 @@ class MemoryLedger:
         self.event_retention_ms = event_retention_ms
         self.max_future_ms = max_future_ms
         self.max_remembered_events = max_remembered_events
-        self._clock_ms = clock_ms
+        self._wall_clock = clock_ms
+        self._pinned: int | None = None  # the clock of the write in progress (see _pinned_now)
+        self._wal: WriteAhead | None = None
         # event id -> payload, and the ids of each batch with its arrival time, oldest first: forgetting
         # pops whole batches from the left instead of scanning every id
         self._seen: dict[str, tuple[object, ...]] = {}
@@ -195,8 +268,178 @@ class MemoryLedger:
         self._meta = np.zeros(4, dtype=np.int64)
         self._window_start = -(2**62)
         self._reset_positions_state()
-        self.holds = HoldBook(self, clock_ms)
-        self.holds.start_sweeper(sweep_interval_s, self._lock)
+        self.audit: OnHandAudit | None = None
+        if on_hand_base:
+            self.audit = OnHandAudit.in_memory(self._position_table())
+        self.holds = HoldBook(self, self._clock_ms)
+        self.start_sweeper(sweep_interval_s)
+
+    def _clock_ms(self) -> int:
+        pinned = self._pinned
+        return self._wall_clock() if pinned is None else pinned
+
+    @contextmanager
+    def _pinned_now(self) -> Iterator[int]:
+        """The clock of one write, fixed for the whole write: the journal records this value, and a
+        replay gives the write exactly the time it saw (creation times, deadlines, retention)."""
+        if self._pinned is not None:  # nested in another write, or a replay
+            yield self._pinned
+            return
+        now = self._pinned = self._wall_clock()
+        try:
+            yield now
+        finally:
+            self._pinned = None
+
+    def _position_table(self) -> BaseTable:
+        g = self._store.generation
+        return position_table(g.idx, g.pos, len(self._store.skus))
+
+    def start_sweeper(self, interval_s: float) -> None:
+        """Expire held reservations past their deadline every interval (0: never, tests drive it)."""
+        self.holds.start_sweeper(interval_s)
+
+    @property
+    def write_lock(self) -> threading.RLock:
+        """The lock every write holds (statedir takes it to capture a consistent checkpoint)."""
+        return self._lock
+
+    # ------------------------------------------------------------------ durability (statedir.py)
+    def attach_write_ahead(self, wal: WriteAhead) -> None:
+        """Journal every write from now on; the caller holds the lock and has just checkpointed."""
+        self._wal = wal
+        # a write then waits for its fdatasync: the service runs it on a worker thread, not its event loop
+        self.blocking_io = wal.fsync
+
+    @property
+    def state_dir(self) -> WriteAhead | None:
+        """The attached state directory, if any."""
+        return self._wal
+
+    def checkpoint(self) -> int:
+        """Write a checkpoint of the state directory now (e.g. before copying the directory for a
+        backup) and return its number; FailedPrecondition without a state directory."""
+        wal = self._wal
+        if wal is None:
+            raise FailedPrecondition("this ledger has no state directory to checkpoint")
+        return wal.checkpoint()
+
+    def _check_writable(self) -> None:
+        if self._wal is not None:
+            self._wal.check_writable()
+
+    def _log(self, kind: J.Kind, now: int, payload: Callable[[], bytes]) -> int:
+        wal = self._wal
+        return 0 if wal is None else wal.append(kind, now, self._sequence, payload())
+
+    def _settle(self, ticket: int) -> None:
+        """Wait for the write's journal entry to be durable (outside the lock, so writers share syncs)."""
+        wal = self._wal
+        if ticket and wal is not None:
+            wal.sync(ticket)
+
+    def export_state(self) -> LedgerState:
+        """A copy of the whole state (the caller holds the lock); restore with `from_state`."""
+        store = self._store
+        view = store.view()
+        g = view.gen
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "idx": g.idx.copy(),
+            "pos": g.pos.copy(),
+            "inb": g.inb.copy(),
+            "alloc": g.alloc.copy(),
+        }
+        for name in _LEDGER_ARRAYS:
+            arrays[name.lstrip("_")] = getattr(self, name).copy()
+        return LedgerState(
+            sequence=self._sequence,
+            window_start=self._window_start,
+            network=view.network,
+            sku_ids=list(view.skus.ids),
+            sku_weights=list(view.sku_weights),
+            arrays=arrays,
+            seen_ids=list(self._seen),
+            seen_payloads=list(self._seen.values()),
+            seen_batches=[(t, len(ids)) for t, ids in self._seen_batches],
+            holds=self.holds.export_state(),
+        )
+
+    @classmethod
+    def from_state(cls, state: LedgerState, **kwargs: Any) -> MemoryLedger:
+        """A ledger in exactly the state `export_state` captured: the same arrays (slot layout included),
+        remembered event ids, count times, reservations and sequence, so that replaying a journal on it
+        takes the same paths as the original writes. No sweeper and no on-hand base: the caller starts
+        the sweeper and sets the base once the journal is replayed."""
+        a = state.arrays
+        # payload type codes are positions in EventType: read the stored names as this version's codes
+        known = {t.value: _TYPE_CODE[t] for t in _TYPES}
+        try:
+            recode = [known[v] for v in state.event_types]
+        except KeyError as err:
+            raise J.StateDirError(f"remembered events of unknown type {err.args[0]!r}") from None
+        payloads = state.seen_payloads
+        if recode != list(range(len(recode))):
+            payloads = [(recode[p[0]], *p[1:]) for p in payloads]
+        gen = Generation(a["idx"], a["pos"], a["inb"], a["alloc"])
+        skus = [Sku(i, w) for i, w in zip(state.sku_ids, state.sku_weights, strict=True)]
+        store = StockStore(state.network, skus, gen, state.sequence)
+        kwargs = {**kwargs, "sweep_interval_s": 0, "on_hand_base": False}
+        led = cls(store, **kwargs)
+        for name in _LEDGER_ARRAYS:
+            setattr(led, name, a[name.lstrip("_")])
+        led._sequence = state.sequence
+        led._window_start = state.window_start
+        led._seen = dict(zip(state.seen_ids, payloads, strict=True))
+        batches: deque[tuple[int, list[str]]] = deque()
+        at = 0
+        for t, count in state.seen_batches:
+            batches.append((t, state.seen_ids[at : at + count]))
+            at += count
+        if at != len(state.seen_ids):
+            raise J.StateDirError(f"remembered event batches cover {at} ids, not {len(state.seen_ids)}")
+        led._seen_batches = batches
+        led.holds.import_state(state.holds)
+        return led
+
+    def replay(self, entry: J.Entry) -> None:
+        """Apply one journal entry as the write it records, at the clock it recorded (recovery; no state
+        directory is attached yet). The caller checks the sequence it ends at."""
+        with self._lock:
+            self._pinned = entry.now_ms
+            try:
+                self._replay_locked(entry)
+            finally:
+                self._pinned = None
+
+    def _replay_locked(self, entry: J.Entry) -> None:
+        kind, data, holds = entry.kind, entry.payload, self.holds
+        if kind is J.Kind.EVENTS:
+            with _gc_paused():
+                self._apply_locked(J.decode_events(data))
+        elif kind is J.Kind.SAFETY:
+            self._set_safety_locked(J.decode_safety(data))
+        elif kind is J.Kind.ALLOCATIONS:
+            self._set_allocations_locked(J.decode_allocations(data))
+        elif kind is J.Kind.LOCATIONS:
+            self._upsert_locations_locked(J.decode_locations(data))
+        elif kind is J.Kind.RESERVE:
+            holds.reserve(J.decode_reserve(data))
+        elif kind is J.Kind.CONFIRM:
+            holds.confirm(*J.decode_confirm(data))
+        elif kind is J.Kind.EXTEND:
+            holds.extend(*J.decode_extend(data))
+        elif kind is J.Kind.RELEASE:
+            holds.release(*J.decode_lines(data))
+        elif kind is J.Kind.FULFILL:
+            holds.fulfill(*J.decode_lines(data))
+        elif kind is J.Kind.EXPIRE:
+            holds.expire_due(entry.now_ms)
+        elif kind is J.Kind.FORGET:
+            holds.forget_closed(entry.now_ms)
+        elif kind is J.Kind.REPAIR:
+            self._repair([(str(c), int(s), int(p), int(v)) for c, s, p, v in J.decode_json(data)])
+        else:  # pragma: no cover - Kind is closed
+            raise J.StateDirError(f"no replay for journal entries of kind {kind!r}")
 
     def _reset_positions_state(self) -> None:
         """Count times and the journal of recent deltas (see _kernels.apply_events). The newest event
@@ -233,6 +476,8 @@ class MemoryLedger:
 
     def close(self) -> None:
         self.holds.stop_sweeper()
+        if self._wal is not None:
+            self._wal.close()  # not under the lock: its checkpointer may be waiting for it
         with self._lock:
             self._listeners.clear()
 
@@ -251,8 +496,11 @@ class MemoryLedger:
         for k, e in enumerate(events):
             if not isinstance(e, StockEvent):
                 raise InvalidArgument(f"events[{k}]", e, "must be a StockEvent")
-        with self._lock, _gc_paused():
-            return self._apply_locked(events)
+        with self._lock, _gc_paused(), self._pinned_now():
+            self._check_writable()
+            result, ticket = self._apply_locked(events)
+        self._settle(ticket)
+        return result
 
     def _validate(self, e: StockEvent, now: int) -> str:
         """Reason the event is malformed, or '' when it is well formed."""
@@ -296,9 +544,11 @@ class MemoryLedger:
         # collector untracks, so millions of remembered payloads cost nothing in later collections
         codes = code.tolist()
         payloads = list(zip(codes, locs, skus, qtys, times, chans, strict=True))
-        return _Columns(ids, payloads, code, qty, tms, li, ci, si, np.flatnonzero(bad).tolist())
+        strings = (types, locs, skus, chans)
+        return _Columns(ids, payloads, strings, code, qty, tms, li, ci, si, np.flatnonzero(bad).tolist())
 
-    def _apply_locked(self, events: Sequence[StockEvent]) -> EventBatchResult:
+    def _apply_locked(self, events: Sequence[StockEvent]) -> tuple[EventBatchResult, int]:
+        """The batch's results and its journal ticket (0 without a state directory)."""
         store = self._store
         view = store.view()
         now = self._clock_ms()
@@ -449,6 +699,14 @@ class MemoryLedger:
                 results[live[j]] = _reject(events[live[j]], f"event_id={ids[j]!r}: reused with a different payload")
 
         moved = applied & (delta != 0)
+        audit = self.audit
+        if audit is not None:
+            counted = applied & (e_code == _COUNT)
+            rows = np.flatnonzero(moved | counted)
+            if rows.shape[0]:
+                audit.record_events(
+                    keys[rows], delta[rows], counted[rows], g.pos[K.ON_HAND, slots[rows]].astype(np.int64)
+                )
         sold = applied & (e_code == K.E_SALE) & (e_chan >= 0)
         if moved.any() or sold.any():
             self._publish(
@@ -464,7 +722,18 @@ class MemoryLedger:
             )
         if None in results:  # pragma: no cover - every path above gives every event an outcome
             raise AssertionError("an event without an outcome")
-        return EventBatchResult(results, seq)  # type: ignore[arg-type]
+        ticket = 0
+        if self._wal is not None:
+            # only the events that reached the rules: the others changed nothing, and a replay of these
+            # alone, at this clock, takes every step this batch took (SKUs and positions made, the
+            # window moved, old ids forgotten), even when none of them applied
+            if sel.shape[0] == n:  # every event reached them: the columns are at hand already
+                types, locs, skus, chans = cols.strings
+                payload = J.encode_columns(cols.ids, types, locs, skus, chans, cols.qty, cols.tms)
+            else:
+                payload = J.encode_events([events[live[j]] for j in sel.tolist()])
+            ticket = self._wal.append(J.Kind.EVENTS, now, seq, payload)
+        return EventBatchResult(results, seq), ticket  # type: ignore[arg-type]
 
     def _make_room(self, m: int, window_start: int) -> None:
         """Table and journal room for m more events; old journal entries are dropped on the way."""
@@ -529,111 +798,276 @@ class MemoryLedger:
     def set_safety_stock(self, entries: Sequence[SafetyStockEntry]) -> int:
         if not entries:
             raise InvalidArgument("entries", [], "must contain at least one entry")
-        with self._lock:
-            store = self._store
-            skus: list[int] = []
-            locs: list[int] = []
-            values: list[int] = []
-            seen: set[tuple[int, int]] = set()
-            for i, e in enumerate(entries):
-                check_id(f"entries[{i}].sku", e.sku)
-                li = store.network.index.get(e.location)
-                if li is None:
-                    check_id(f"entries[{i}].location", e.location)
-                    raise InvalidArgument(f"entries[{i}].location", e.location, "unknown location")
-                if e.quantity is not None:
-                    check_quantity(f"entries[{i}].quantity", e.quantity)
-                si = store.skus.get(e.sku)
-                if si is None:
-                    raise InvalidArgument(f"entries[{i}].sku", e.sku, "unknown SKU")
-                if (si, li) in seen:
-                    raise InvalidArgument(f"entries[{i}]", (e.sku, e.location), "duplicate (sku, location)")
-                seen.add((si, li))
-                skus.append(si)
-                locs.append(li)
-                values.append(-1 if e.quantity is None else e.quantity)
-            sku_arr = np.array(skus, np.int64)
-            slots = store.ensure_slots(sku_arr, np.array(locs, np.int64))
-            store.set_safety_many(slots, np.array(values, np.int64))
-            return self._bump(sku_arr)
+        with self._lock, self._pinned_now() as now:
+            self._check_writable()
+            seq = self._set_safety_locked(entries)
+            ticket = self._log(J.Kind.SAFETY, now, lambda: J.encode_safety(entries))
+        self._settle(ticket)
+        return seq
+
+    def _set_safety_locked(self, entries: Sequence[SafetyStockEntry]) -> int:
+        store = self._store
+        skus: list[int] = []
+        locs: list[int] = []
+        values: list[int] = []
+        seen: set[tuple[int, int]] = set()
+        for i, e in enumerate(entries):
+            check_id(f"entries[{i}].sku", e.sku)
+            li = store.network.index.get(e.location)
+            if li is None:
+                check_id(f"entries[{i}].location", e.location)
+                raise InvalidArgument(f"entries[{i}].location", e.location, "unknown location")
+            if e.quantity is not None:
+                check_quantity(f"entries[{i}].quantity", e.quantity)
+            si = store.skus.get(e.sku)
+            if si is None:
+                raise InvalidArgument(f"entries[{i}].sku", e.sku, "unknown SKU")
+            if (si, li) in seen:
+                raise InvalidArgument(f"entries[{i}]", (e.sku, e.location), "duplicate (sku, location)")
+            seen.add((si, li))
+            skus.append(si)
+            locs.append(li)
+            values.append(-1 if e.quantity is None else e.quantity)
+        sku_arr = np.array(skus, np.int64)
+        slots = store.ensure_slots(sku_arr, np.array(locs, np.int64))
+        store.set_safety_many(slots, np.array(values, np.int64))
+        return self._bump(sku_arr)
 
     def set_allocations(self, entries: Sequence[AllocationRow]) -> int:
         if not entries:
             raise InvalidArgument("entries", [], "must contain at least one entry")
-        with self._lock:
-            store = self._store
-            resolved: list[tuple[int, int, int, int]] = []
-            seen: set[tuple[int, int]] = set()
-            for i, a in enumerate(entries):
-                si = store.skus.get(a.sku)
-                if si is None:
-                    check_id(f"entries[{i}].sku", a.sku)
-                    raise InvalidArgument(f"entries[{i}].sku", a.sku, "unknown SKU")
-                ci = store.network.channels.get(a.channel)
-                if ci is None:
-                    check_id(f"entries[{i}].channel", a.channel)
-                    raise InvalidArgument(f"entries[{i}].channel", a.channel, "unknown channel")
-                check_quantity(f"entries[{i}].quantity", a.quantity)
-                check_quantity(f"entries[{i}].consumed", a.consumed)
-                if a.consumed > a.quantity:
-                    raise InvalidArgument(f"entries[{i}].consumed", a.consumed, "must not exceed quantity")
-                if (si, ci) in seen:
-                    raise InvalidArgument(f"entries[{i}]", (a.sku, a.channel), "duplicate (sku, channel)")
-                seen.add((si, ci))
-                # consumed 0 means "not given": what the channel consumed so far is kept
-                resolved.append((si, ci, a.quantity, a.consumed if a.consumed else -1))
-            arr = np.array(resolved, dtype=np.int64).reshape(-1, 4)
-            store.set_allocations(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
-            return self._bump(arr[:, 0].copy())
+        with self._lock, self._pinned_now() as now:
+            self._check_writable()
+            seq = self._set_allocations_locked(entries)
+            ticket = self._log(J.Kind.ALLOCATIONS, now, lambda: J.encode_allocations(entries))
+        self._settle(ticket)
+        return seq
+
+    def _set_allocations_locked(self, entries: Sequence[AllocationRow]) -> int:
+        store = self._store
+        resolved: list[tuple[int, int, int, int]] = []
+        seen: set[tuple[int, int]] = set()
+        for i, a in enumerate(entries):
+            si = store.skus.get(a.sku)
+            if si is None:
+                check_id(f"entries[{i}].sku", a.sku)
+                raise InvalidArgument(f"entries[{i}].sku", a.sku, "unknown SKU")
+            ci = store.network.channels.get(a.channel)
+            if ci is None:
+                check_id(f"entries[{i}].channel", a.channel)
+                raise InvalidArgument(f"entries[{i}].channel", a.channel, "unknown channel")
+            check_quantity(f"entries[{i}].quantity", a.quantity)
+            check_quantity(f"entries[{i}].consumed", a.consumed)
+            if a.consumed > a.quantity:
+                raise InvalidArgument(f"entries[{i}].consumed", a.consumed, "must not exceed quantity")
+            if (si, ci) in seen:
+                raise InvalidArgument(f"entries[{i}]", (a.sku, a.channel), "duplicate (sku, channel)")
+            seen.add((si, ci))
+            # consumed 0 means "not given": what the channel consumed so far is kept
+            resolved.append((si, ci, a.quantity, a.consumed if a.consumed else -1))
+        arr = np.array(resolved, dtype=np.int64).reshape(-1, 4)
+        store.set_allocations(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
+        return self._bump(arr[:, 0].copy())
 
     def upsert_locations(self, locations: Sequence[Location]) -> int:
         if not locations:
             raise InvalidArgument("locations", [], "must contain at least one location")
-        with self._lock:
-            network = self._store.network.with_locations(locations)
-            self._store.set_network(network)
-            return self._bump(np.zeros(0, np.int64), everything=True)
+        with self._lock, self._pinned_now() as now:
+            self._check_writable()
+            seq = self._upsert_locations_locked(locations)
+            ticket = self._log(J.Kind.LOCATIONS, now, lambda: J.encode_locations(locations))
+        self._settle(ticket)
+        return seq
+
+    def _upsert_locations_locked(self, locations: Sequence[Location]) -> int:
+        network = self._store.network.with_locations(locations)
+        self._store.set_network(network)
+        return self._bump(np.zeros(0, np.int64), everything=True)
 
     def load_snapshot(self, snapshot: Snapshot) -> int:
-        with self._lock:
+        with self._lock, self._pinned_now():
+            self._check_writable()
             fresh = StockStore.from_snapshot(snapshot, self._store.network.config, sequence=self._sequence + 1)
             self._store.replace_contents(fresh)
             self._reset_positions_state()
             self.holds.reapply()
-            return self._bump(np.zeros(0, np.int64), everything=True)
+            seq = self._bump(np.zeros(0, np.int64), everything=True)
+            if self._wal is not None:
+                # not journaled: the loaded state is checkpointed before the call returns, and becomes
+                # the base of the journal and of the on-hand reconcile
+                self._wal.checkpoint_now()
+            elif self.audit is not None:
+                self.audit.reset(self._position_table())
+            return seq
 
     # ------------------------------------------------------------------ reservations
+    # Each write is journaled only when it changed something (it bumped the sequence): an idempotent
+    # retry and a rejected call change nothing, so there is nothing to replay.
     def reserve(self, request: ReserveRequest) -> Reservation:
-        with self._lock:
-            return self.holds.reserve(request)
+        with self._lock, self._pinned_now() as now:
+            self._check_writable()
+            before = self._sequence
+            out = self.holds.reserve(request)
+            changed = self._sequence != before
+            ticket = self._log(J.Kind.RESERVE, now, lambda: J.encode_reserve(request)) if changed else 0
+        self._settle(ticket)
+        return out
 
     def confirm(self, reservation_id: str, moves: tuple[LineMove, ...] = ()) -> Reservation:
-        with self._lock:
-            return self.holds.confirm(reservation_id, moves)
+        with self._lock, self._pinned_now() as now:
+            self._check_writable()
+            before = self._sequence
+            out = self.holds.confirm(reservation_id, moves)
+            changed = self._sequence != before
+            ticket = self._log(J.Kind.CONFIRM, now, lambda: J.encode_confirm(reservation_id, moves)) if changed else 0
+        self._settle(ticket)
+        return out
 
     def extend(self, reservation_id: str, ttl_ms: int) -> Reservation:
-        with self._lock:
-            return self.holds.extend(reservation_id, ttl_ms)
+        with self._lock, self._pinned_now() as now:
+            self._check_writable()
+            before = self._sequence
+            out = self.holds.extend(reservation_id, ttl_ms)
+            changed = self._sequence != before
+            ticket = self._log(J.Kind.EXTEND, now, lambda: J.encode_extend(reservation_id, ttl_ms)) if changed else 0
+        self._settle(ticket)
+        return out
 
     def release(self, reservation_id: str, lines: tuple[LineQuantity, ...] = (), operation_id: str = "") -> Reservation:
-        with self._lock:
-            return self.holds.release(reservation_id, lines, operation_id)
+        with self._lock, self._pinned_now() as now:
+            self._check_writable()
+            before = self._sequence
+            out = self.holds.release(reservation_id, lines, operation_id)
+            changed = self._sequence != before
+            ticket = (
+                self._log(J.Kind.RELEASE, now, lambda: J.encode_lines(reservation_id, lines, operation_id))
+                if changed
+                else 0
+            )
+        self._settle(ticket)
+        return out
 
     def fulfill(self, reservation_id: str, lines: tuple[LineQuantity, ...], operation_id: str = "") -> Reservation:
-        with self._lock:
-            return self.holds.fulfill(reservation_id, lines, operation_id)
+        with self._lock, self._pinned_now() as now:
+            self._check_writable()
+            before = self._sequence
+            out = self.holds.fulfill(reservation_id, lines, operation_id)
+            changed = self._sequence != before
+            ticket = (
+                self._log(J.Kind.FULFILL, now, lambda: J.encode_lines(reservation_id, lines, operation_id))
+                if changed
+                else 0
+            )
+        self._settle(ticket)
+        return out
 
     def get_reservation(self, reservation_id: str) -> Reservation:
         with self._lock:
             return self.holds.get(reservation_id)
 
     def expire_due(self, now_ms: int | None = None) -> int:
-        with self._lock:
-            return self.holds.expire_due(now_ms)
+        """Expire every held reservation whose deadline is at or before `now_ms` (default: the clock)."""
+        with self._lock, self._pinned_now() as now:
+            at = now if now_ms is None else now_ms
+            if not self.holds.has_due(at):
+                return 0
+            self._check_writable()
+            n = self.holds.expire_due(at)
+            ticket = self._log(J.Kind.EXPIRE, at, lambda: b"") if n else 0
+        self._settle(ticket)
+        return n
 
+    def forget_closed(self, now_ms: int | None = None) -> int:
+        """Forget closed reservations created more than a day before `now_ms` (the sweeper calls this)."""
+        with self._lock, self._pinned_now() as now:
+            at = now if now_ms is None else now_ms
+            self._check_writable()
+            n = self.holds.forget_closed(at)
+            ticket = self._log(J.Kind.FORGET, at, lambda: b"") if n else 0
+        self._settle(ticket)
+        return n
+
+    # ------------------------------------------------------------------ reconcile
     def reconcile(self, *, repair: bool = False, skus: frozenset[str] = frozenset()) -> ReconcileReport:
-        with self._lock:
-            return self.holds.reconcile(repair=repair, skus=skus)
+        """Reserved counters and group holds against the reservation records (holdbook.check), and on
+        hand against its base plus the changes applied since (onhand.py); with `repair`, every difference
+        is set to what is expected, as one recorded change (a sequence, change records, a journal entry
+        holding the values set, so a replay sets the same values)."""
+        with self._lock, self._pinned_now() as now:
+            if repair:
+                self._check_writable()
+            found, fixes, checked, n_records = self.holds.check(skus)
+            on_hand_found, on_hand_fixes = self._check_on_hand(skus)
+            found += on_hand_found
+            fixes += on_hand_fixes
+            ticket = 0
+            if repair and fixes:
+                self._repair(fixes)
+                found = [replace(i, repaired=True) for i in found]
+                ticket = self._log(J.Kind.REPAIR, now, lambda: J.encode_json([list(f) for f in fixes]))
+            report = ReconcileReport(found, checked, n_records, self._sequence)
+        self._settle(ticket)
+        return report
+
+    def _check_on_hand(self, skus: frozenset[str]) -> tuple[list[Inconsistency], list[Fix]]:
+        audit = self.audit
+        if audit is None:
+            return [], []
+        store = self._store
+        keys, on_hand = self._position_table()
+        only = None
+        if skus:
+            only = np.array([i for i in (store.skus.get(x) for x in skus) if i is not None], np.int64)
+        drift = audit.check(keys, on_hand, only)
+        net = store.network
+        found: list[Inconsistency] = []
+        fixes: list[Fix] = []
+        for k, e, f in zip(drift.keys.tolist(), drift.expected.tolist(), drift.found.tolist(), strict=True):
+            s, li = divmod(k, _KEY)
+            found.append(Inconsistency(store.skus.id(s), net.index.id(li), "on_hand", e, f, (), False))
+            fixes.append(("on_hand", s, li, e))
+        return found, fixes
+
+    def _repair(self, fixes: Sequence[Fix]) -> None:
+        """Set each counter to its expected value (absolute, so a replay on a state without the drift
+        changes nothing), then one sequence and one change batch for all of them."""
+        store = self._store
+        rows: list[tuple[int, int, int, int]] = []
+        touched: list[int] = []
+        for counter, s, place, target in fixes:
+            if counter == "group_hold":
+                held = store.group_holds(s).get(place, 0)
+                if target != held:
+                    store.add_group_hold(s, place, target - held)
+                touched.append(s)
+                continue
+            slot = store.ensure_slots(np.array([s], np.int64), np.array([place], np.int64))
+            pos = store.generation.pos
+            on_hand = int(pos[K.ON_HAND, slot[0]])
+            reserved = on_hand - int(pos[K.FREE, slot[0]])
+            if counter == "reserved":
+                d_on_hand, d_reserved = 0, target - reserved
+            else:
+                d_on_hand, d_reserved = target - on_hand, 0
+                if self.audit is not None:
+                    key = np.array([s * _KEY + place], np.int64)
+                    self.audit.record(key, np.zeros(1, np.int64), np.array([target], np.int64))
+            store.apply_deltas(slot, np.array([d_on_hand], np.int64), np.array([d_reserved], np.int64), self._sequence)
+            rows.append((s, place, d_on_hand, d_reserved))
+        self._sequence += 1
+        seq = self._sequence
+        store.sequence = seq
+        self._publish(
+            ChangeBatch(
+                sequence=seq,
+                sku=np.array([r[0] for r in rows], np.int64),
+                loc=np.array([r[1] for r in rows], np.int64),
+                d_on_hand=np.array([r[2] for r in rows], np.int64),
+                d_reserved=np.array([r[3] for r in rows], np.int64),
+                seq=np.full(len(rows), seq, np.int64),
+                skus_touched=np.array(touched, np.int64),
+            )
+        )
 
     def _bump(self, skus: I64, everything: bool = False) -> int:
         self._sequence += 1
