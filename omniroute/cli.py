@@ -105,7 +105,17 @@ def main() -> None:
     default=None,
     help="ATP rules as TOML: inbound shares, default safety stock, status thresholds (env OMNIROUTE_ATP_CONFIG).",
 )
-def serve(**flags: str | None) -> None:
+@click.option(
+    "--state-dir",
+    default=None,
+    help="Keep the embedded ledger's state in this directory across restarts (env OMNIROUTE_STATE_DIR).",
+)
+@click.option(
+    "--state-fsync/--no-state-fsync",
+    default=None,
+    help="Answer a write only once it is fsynced in --state-dir (default on; env OMNIROUTE_STATE_FSYNC).",
+)
+def serve(**flags: str | bool | None) -> None:
     """Run the gRPC server. Without --data: the embedded ledger with a generated demo network."""
     try:
         config = ServerConfig.load(flags)
@@ -123,12 +133,12 @@ def serve(**flags: str | None) -> None:
         except InvalidArgument as err:
             raise click.UsageError(f"--atp-config: {err}") from None
 
-    from .server import ServerError, demo_loader, loader_for, run
+    from .server import ServerError, demo_loader, loader_for, run, with_state_dir
 
     console = _err_console()
     loader: Callable[[], Any]
     if config.redis_url is None and config.data_dir is None and console.is_terminal:
-        loader = _demo_with_progress(config, console, demo_loader, atp)
+        loader = with_state_dir(config, _demo_with_progress(config, console, demo_loader, atp))
     else:
         loader = loader_for(config, atp)
     try:

@@ -49,6 +49,12 @@ class ServerConfig:
     # ATP rules (inbound shares, default safety stock, status thresholds) as TOML; overrides a snapshot's
     # own atp.toml. None: the snapshot's, else the defaults.
     atp_config: Path | None = None
+    # The embedded ledger's state directory (a journal of every write plus checkpoints): its state then
+    # survives restarts. None: the state lives in memory only.
+    state_dir: Path | None = None
+    # A write answers only once its journal entry is fsynced (off: once the OS has it, which survives a
+    # crash of the process but not of the machine).
+    state_fsync: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host or any(c.isspace() for c in self.host):
@@ -85,6 +91,17 @@ class ServerConfig:
             raise ConfigError("redis_url", self.redis_url, "must be a redis://, rediss:// or unix:// URL")
         if not self.redis_prefix or any(c in self.redis_prefix for c in "{} \n*?[]"):
             raise ConfigError("redis_prefix", self.redis_prefix, "must be non-empty, without braces or spaces")
+        if self.state_dir is not None and self.redis_url is not None:
+            raise ConfigError(
+                "state_dir",
+                str(self.state_dir),
+                "is for the embedded ledger; the Redis ledger keeps its state in Redis: use --state-dir or --redis, "
+                "not both",
+            )
+        if self.state_dir is not None and not str(self.state_dir).strip():
+            raise ConfigError("state_dir", str(self.state_dir), "must be a directory path")
+        if not isinstance(self.state_fsync, bool):
+            raise ConfigError("state_fsync", self.state_fsync, "must be true or false")
 
     @property
     def max_message_bytes(self) -> int:
@@ -155,6 +172,15 @@ def _level(source: str, raw: object) -> str:
     return str(raw).strip().upper()
 
 
+def _bool(source: str, raw: object) -> bool:
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(source, raw, "must be on or off (true/false, yes/no, 1/0)")
+
+
 _PARSERS: dict[str, Callable[[str, object], object]] = {
     "host": _text,
     "port": _port,
@@ -169,4 +195,6 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "redis_url": _text,
     "redis_prefix": _text,
     "atp_config": _path,
+    "state_dir": _path,
+    "state_fsync": _bool,
 }

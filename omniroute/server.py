@@ -192,14 +192,44 @@ def redis_loader(config: ServerConfig, atp: AtpConfig | None = None) -> LedgerLo
     return load
 
 
+def with_state_dir(config: ServerConfig, bootstrap: LedgerLoader) -> LedgerLoader:
+    """The embedded ledger kept in --state-dir, when one is given: restored from the directory (with its
+    own ATP rules), or, when the directory is empty, `bootstrap`'s ledger (the --data snapshot or the demo
+    network), checkpointed there as the first state. Without --state-dir, `bootstrap` itself."""
+    directory = config.state_dir
+    if directory is None:
+        return bootstrap
+
+    def load() -> Ledger:
+        from availability.ledger import MemoryLedger
+        from availability.ledger.statedir import StateDirOptions, open_ledger
+
+        bootstrapped = False
+
+        def first() -> MemoryLedger:
+            nonlocal bootstrapped
+            bootstrapped = True
+            ledger = bootstrap()
+            if not isinstance(ledger, MemoryLedger):  # pragma: no cover - loader_for never pairs them
+                raise ServerError("--state-dir needs the embedded ledger")
+            return ledger
+
+        ledger = open_ledger(directory, first, options=StateDirOptions(fsync=config.state_fsync))
+        if not bootstrapped and config.data_dir is not None:
+            log.info("--data %s not loaded: state directory %s holds the ledger", config.data_dir, directory)
+        return ledger
+
+    return load
+
+
 def loader_for(config: ServerConfig, atp: AtpConfig | None = None) -> LedgerLoader:
-    """The ledger `config` names: Redis, else the --data snapshot, else the demo network; `atp` as its
-    ATP rules (see each loader for how they apply)."""
+    """The ledger `config` names: Redis, else the --data snapshot, else the demo network (kept in
+    --state-dir when one is given); `atp` as its ATP rules (see each loader for how they apply)."""
     if config.redis_url is not None:
         return redis_loader(config, atp)
     if config.data_dir is not None:
-        return snapshot_loader(config.data_dir, atp)
-    return demo_loader(config.demo_size, config.demo_seed, atp=atp)
+        return with_state_dir(config, snapshot_loader(config.data_dir, atp))
+    return with_state_dir(config, demo_loader(config.demo_size, config.demo_seed, atp=atp))
 
 
 class OmnirouteServer:
