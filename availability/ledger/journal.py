@@ -138,7 +138,8 @@ class JournalWriter:
             raise
         self._fd = fd
         self.number = number
-        self._segment_start = self._written
+        # a segment continued after a restart already holds entries: they count towards its checkpoint
+        self._segment_start = self._written - max(size - FILE_HEAD_BYTES, 0)
 
     @property
     def segment_bytes(self) -> int:

@@ -351,6 +351,8 @@ class MemoryLedger:
         }
         for name in _LEDGER_ARRAYS:
             arrays[name.lstrip("_")] = getattr(self, name).copy()
+        # the kernel's sequence slot is scratch, set from the ledger's sequence before every batch
+        arrays["meta"][K.M_SEQ] = self._sequence
         return LedgerState(
             sequence=self._sequence,
             window_start=self._window_start,
@@ -554,6 +556,7 @@ class MemoryLedger:
         now = self._clock_ms()
         n = len(events)
         results: list[EventResult | None] = [None] * n
+        window_before, batches_before = self._window_start, len(self._seen_batches)
 
         # 1. form: only suspects take the per-event checks, which give the exact reasons
         cols = self._columns(events, view, now, checked=False)
@@ -723,10 +726,12 @@ class MemoryLedger:
         if None in results:  # pragma: no cover - every path above gives every event an outcome
             raise AssertionError("an event without an outcome")
         ticket = 0
-        if self._wal is not None:
+        changed = sel.shape[0] or self._window_start != window_before or len(self._seen_batches) != batches_before
+        if self._wal is not None and changed:
             # only the events that reached the rules: the others changed nothing, and a replay of these
             # alone, at this clock, takes every step this batch took (SKUs and positions made, the
-            # window moved, old ids forgotten), even when none of them applied
+            # window moved, old ids forgotten), even when none of them applied. A batch of duplicates
+            # and rejects that moved nothing is not journaled at all.
             if sel.shape[0] == n:  # every event reached them: the columns are at hand already
                 types, locs, skus, chans = cols.strings
                 payload = J.encode_columns(cols.ids, types, locs, skus, chans, cols.qty, cols.tms)

@@ -153,8 +153,9 @@ class OnHandAudit:
         self.record(keys, delta, set_to)
 
     def start_epoch(self, number: int) -> None:
-        """Changes from now on belong to `number` (a new journal segment)."""
-        self._epochs.append(_Epoch(number))
+        """Changes from now on belong to `number` (a new journal segment; no-op if it is the current)."""
+        if self._epochs[-1].number != number:
+            self._epochs.append(_Epoch(number))
 
     def drop_before(self, first_epoch: int) -> None:
         """Forget the changes of epochs before `first_epoch`: the base now holds them."""

@@ -172,6 +172,7 @@ class StateDir:
         self._durable = 0
         self._trimmed = 0
         self._segment_started = 0.0  # monotonic time of the current segment's first entry (0: none)
+        self._force = False  # checkpoint at the next wake-up even if the segment is empty (after a replay)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -228,6 +229,7 @@ class StateDir:
             )
         replayed = 0
         for i, seg in enumerate(later):
+            ledger.audit.start_epoch(seg)  # the on-hand changes of each segment, as when they were written
             path = self.path / J.segment_name(seg)
             read = J.read_segment(path, last=i == len(later) - 1)
             if read.torn_bytes:
@@ -255,7 +257,8 @@ class StateDir:
         for seg in segments:
             if seg < number:
                 (self.path / J.segment_name(seg)).unlink(missing_ok=True)  # left by a crash after a checkpoint
-        self._attach(ledger, (later[-1] if later else number) + 1)
+        # appends continue the last segment (its torn tail, if any, is cut off above)
+        self._attach(ledger, later[-1] if later else number)
         log.info(
             "state directory %s: checkpoint %d and %d journal entries replayed in %.2f s (sequence %d)",
             self.path,
@@ -264,8 +267,9 @@ class StateDir:
             time.perf_counter() - started,
             ledger.sequence,
         )
-        if replayed:
-            self._wake.set()  # the next start need not replay them again
+        if replayed:  # the next start need not replay them again
+            self._force = True
+            self._wake.set()
         return ledger
 
     def start_fresh(self, ledger: MemoryLedger) -> None:
@@ -281,7 +285,7 @@ class StateDir:
     def _attach(self, ledger: MemoryLedger, segment: int) -> None:
         self._ledger = ledger
         self._writer = J.JournalWriter(self.path, segment, fsync=self.options.fsync)
-        if ledger.audit is not None and segment != self._durable:
+        if ledger.audit is not None:
             ledger.audit.start_epoch(segment)
         ledger.attach_write_ahead(self)
         self._thread = threading.Thread(target=self._run, name="omniroute-checkpoint", daemon=True)
@@ -360,8 +364,9 @@ class StateDir:
             if self._stop.is_set():
                 return
             writer = self._writer
-            if writer is None or writer.segment_bytes == 0 or writer.failure:
+            if writer is None or writer.failure or not (writer.segment_bytes or self._force):
                 continue
+            self._force = False
             try:
                 self.checkpoint()
             except Exception:  # a failed checkpoint loses nothing: the journal goes on; try again later

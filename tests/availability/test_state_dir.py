@@ -269,6 +269,53 @@ def test_checkpoints_taken_while_writers_write_lose_nothing(tmp_path: Path) -> N
         led.close()
 
 
+def test_a_start_that_replayed_entries_checkpoints_them_and_idle_restarts_add_no_files(tmp_path: Path) -> None:
+    clock = FakeClock()
+    led = fresh(tmp_path, clock)
+    led.apply_stock_events([ev("e1", EventType.RECEIPT, "L0000", "A", 1, clock.now - 1)])
+    before = observable(led)
+    led.close()
+    led = opened(tmp_path, clock)  # replays e1, then checkpoints in the background
+    try:
+        deadline = time.monotonic() + 30  # a bound for a stuck test, not a timing assertion
+        while [p.name for p in tmp_path.glob("checkpoint-*")] != ["checkpoint-000000000002"]:
+            assert time.monotonic() < deadline, "no checkpoint after the replay"
+            time.sleep(0.01)
+    finally:
+        led.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    for _ in range(3):
+        opened(tmp_path, clock).close()
+    assert (
+        sorted(p.name for p in tmp_path.iterdir())
+        == files
+        == ["LOCK", "checkpoint-000000000002", "journal-000000000002.log"]
+    )
+    led = opened(tmp_path, clock)
+    try:
+        assert observable(led) == before
+    finally:
+        led.close()
+
+
+def test_a_batch_that_changed_nothing_is_not_journaled(tmp_path: Path) -> None:
+    clock = FakeClock()
+    led = fresh(tmp_path, clock)
+    try:
+        e1 = ev("e1", EventType.RECEIPT, "L0000", "A", 1, clock.now - 1)
+        retry = [e1, ev("bad", EventType.RECEIPT, "NOWHERE", "A", 1, clock.now - 1)]
+        led.apply_stock_events([e1])
+        # the first retry is journaled: e1 moved the count window's end, and this batch moves its start
+        led.apply_stock_events(retry)
+        journal = next(tmp_path.glob("journal-*.log"))
+        size = journal.stat().st_size
+        again = led.apply_stock_events(retry)
+        assert [r.outcome for r in again.results] == [EventOutcome.DUPLICATE, EventOutcome.REJECTED]
+        assert journal.stat().st_size == size
+    finally:
+        led.close()
+
+
 # ---------------------------------------------------------------------------------------------- damage
 def _one_write_each(tmp_path: Path, clock: FakeClock) -> tuple[dict[str, object], dict[str, object]]:
     """Two writes after the first checkpoint; returns the observable state after the first and after both."""
