@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 import numpy as np
@@ -58,7 +59,7 @@ def _frozen(a: A) -> A:
     return a
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class RoutingProblem:
     """One order with its candidate pool, as plain arrays: C pool rows (locations) by L order lines.
     Everything a policy or the optimiser needs; nothing reads the store again. Arrays are read-only.
@@ -111,22 +112,27 @@ class RoutingProblem:
         """Every pool row's location id (builds a tuple: for tests and tools, not the hot path)."""
         return tuple(self.network_ids[i] for i in self.location.tolist())
 
-    @property
+    # Derived arrays are computed once per problem (cached_property: `dataclasses.replace` makes a new
+    # problem with an empty cache, so a batch that replaces ATP or capacity never reads stale ones).
+    @cached_property
     def usable(self) -> BOOL:
-        out: BOOL = self.block == Block.USABLE
-        return out
+        """Rows that may ship this order: not blocked."""
+        return _frozen(self.block == Block.USABLE)
 
-    @property
+    @cached_property
+    def serving(self) -> BOOL:
+        """Usable rows that hold at least one line."""
+        return _frozen(self.usable & (self.atp > 0).any(axis=1))
+
+    @cached_property
     def fixed_cost(self) -> I64:
         """Cents per shipment from each row, before the extra-shipment cost."""
-        out: I64 = self.parcel_cost + self.handling_per_order
-        return out
+        return _frozen(self.parcel_cost + self.handling_per_order)
 
-    @property
+    @cached_property
     def unit_cost(self) -> I64:
         """[C, L] cents per unit below the protection level (add penalty_per_unit above it)."""
-        out: I64 = self.unit_weight_cost + self.handling_per_unit[:, None]
-        return out
+        return _frozen(self.unit_weight_cost + self.handling_per_unit[:, None])
 
     def fulfillable(self) -> I64:
         """[L] the most units of each line any plan can ship (ignoring the shipment limit)."""
@@ -363,7 +369,7 @@ def compute_bounds(problem: RoutingProblem, *, plans: Sequence[I64] = (), pair_l
 
     fulfil = problem.fulfillable()
     n = problem.pool
-    usable = problem.usable & (problem.atp > 0).any(axis=1)
+    usable = problem.serving
     e = problem.extra_shipment_cost
     big_f = np.ascontiguousarray(problem.fixed_cost + e)
     cost, units = _tiers(problem)
@@ -492,7 +498,7 @@ def select_candidates(
     was priced, so the upper bound's plan is optimal without a search."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidArgument("limit", limit, "must be a positive integer")
-    usable = problem.usable & (problem.atp > 0).any(axis=1)
+    usable = problem.serving
     forced = np.zeros(problem.pool, dtype=np.bool_)
     if keep is not None:
         forced[keep] = True

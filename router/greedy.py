@@ -82,7 +82,7 @@ def plan_fewest_shipments(problem: RoutingProblem) -> I64:
     location that covers the most remaining units (nearest on ties), within the shipment limit."""
     x = empty_plan(problem)
     need = _needs(problem)
-    usable = problem.usable & (problem.atp > 0).any(axis=1)
+    usable = problem.serving
     whole = np.flatnonzero(usable & np.all(problem.atp >= need[None, :], axis=1))
     if whole.shape[0]:
         r = int(whole[np.lexsort((whole, problem.distance_km[whole]))][0])
@@ -112,7 +112,7 @@ def plan_cost_greedy(problem: RoutingProblem) -> I64:
     cover or the shipment limit is reached."""
     x = empty_plan(problem)
     left = _needs(problem).copy()
-    usable = problem.usable & (problem.atp > 0).any(axis=1)
+    usable = problem.serving
     if not usable.any():
         return x
     fixed = (problem.fixed_cost + problem.extra_shipment_cost).astype(np.float64)

@@ -259,17 +259,15 @@ def explain(problem: RoutingProblem, x: I64, bounds: Bounds) -> tuple[Alternativ
         loc = problem.location_id(r)
         out.append(Alternative((loc,), extra, f"single shipment from {loc}: {money(extra)} more"))
         break
-    named = {problem.location_id(int(r)) for r in chosen} | {a.locations[0] for a in out}
-    others = np.flatnonzero(~np.isin(np.arange(problem.pool), chosen))
-    others = others[np.lexsort((others, problem.distance_km[others], problem.fixed_cost[others]))]
-    for r in others.tolist():
-        if len(out) >= MAX_ALTERNATIVES:
-            break
-        loc = problem.location_id(r)
-        if loc in named:
-            continue
+    # every other row either ships the order alone (priced above) or has a reason it cannot
+    others = np.ones(problem.pool, dtype=np.bool_)
+    others[chosen] = False
+    others &= ~bounds.alone_ok
+    rows = np.flatnonzero(others)
+    keys = (problem.fixed_cost[rows], problem.distance_km[rows])
+    rows = rows[np.lexsort((rows, keys[1], keys[0]))][: MAX_ALTERNATIVES - len(out)]
+    for r in rows.tolist():
         why = _why_not(problem, r, fulfil)
         if why:
-            out.append(Alternative((loc,), None, why))
-            named.add(loc)
+            out.append(Alternative((problem.location_id(r),), None, why))
     return tuple(out)

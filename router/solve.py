@@ -76,7 +76,7 @@ def solve(
     started = time.perf_counter()
     greedy = plan_cost_greedy(problem)
     bounds = compute_bounds(problem, plans=(greedy,))
-    n_usable = int((problem.usable & (problem.atp > 0).any(axis=1)).sum())
+    n_usable = int(problem.serving.sum())
     if int(bounds.fulfil.sum()) == 0:
         stats = CandidateStats(problem.pool, n_usable, 0, True, "no usable location holds any line")
         return result_from_plan(
