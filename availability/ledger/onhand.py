@@ -28,7 +28,8 @@ KEY = 1 << 20  # position key = sku * KEY + location (the ledger's own key)
 NOT_SET = np.iinfo(np.int64).min  # a row that adds its delta rather than setting a value
 _FOLD_AT = 1 << 20  # pending rows folded once there are this many (and twice the folded ones)
 
-BaseTable = tuple[I64, I64]  # (sorted keys, on hand) of every position
+I32 = npt.NDArray[np.int32]
+BaseTable = tuple[I64, I32]  # (sorted keys, on hand) of every position: 12 bytes a position
 # the base and the first epoch it does not contain (the changes of earlier epochs are in it already)
 BaseLoader = Callable[[], tuple[BaseTable, int]]
 
@@ -40,12 +41,13 @@ def position_table(idx: npt.NDArray[np.int64], pos: npt.NDArray[np.int32], n_sku
     used = idx[:n_sku, K.USED]
     total = int(used.sum())
     if total == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int32)
     first = np.cumsum(used) - used
     slot = np.repeat(starts - first, used) + np.arange(total, dtype=np.int64)
     sku = np.repeat(np.arange(n_sku, dtype=np.int64), used)
     keys = sku * KEY + pos[K.LOC, slot].astype(np.int64)
-    return keys, pos[K.ON_HAND, slot].astype(np.int64)
+    on_hand: I32 = pos[K.ON_HAND, slot]  # int32, as in the arrays
+    return keys, on_hand
 
 
 def _fold(keys: I64, delta: I64, set_to: I64) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
@@ -177,7 +179,7 @@ class OnHandAudit:
             np.concatenate([p[2] for p in parts]),
         )
 
-    def check(self, keys: I64, on_hand: I64, sku_filter: I64 | None = None) -> OnHandDrift:
+    def check(self, keys: I64, on_hand: I32, sku_filter: I64 | None = None) -> OnHandDrift:
         """Compare the current positions (sorted keys and their on hand) with base + changes; only the
         SKU indices in `sku_filter` when given."""
         (base_keys, base_oh), first_epoch = self._base()
@@ -206,7 +208,7 @@ class OnHandAudit:
         return OnHandDrift(every[bad], expected[bad], found[bad], ~present[bad], int(keys.shape[0]))
 
 
-def _gather(keys: I64, values: I64, query: I64) -> I64:
+def _gather(keys: I64, values: I32, query: I64) -> I64:
     """values at `query` keys (0 where a key is absent); keys sorted."""
     out = np.zeros(query.shape[0], np.int64)
     if keys.shape[0] == 0:
