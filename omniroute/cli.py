@@ -404,8 +404,9 @@ def feed(
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds.")
 @target_option
 def reconcile(repair: bool, skus: Sequence[str], timeout: float, target: str) -> None:
-    """Check the ledger's hold counters against its reservations; exit status 1 if anything is left
-    inconsistent (found and not repaired)."""
+    """Check the ledger's hold counters against its reservations (and, on the embedded ledger, on hand
+    against the changes applied since its base); exit status 1 if anything is left inconsistent (found
+    and not repaired)."""
     with _service_errors(), Client(target, timeout=timeout) as client:
         report = client.reconcile(repair=repair, skus=list(skus))
     console = Console()

@@ -395,6 +395,21 @@ def test_a_directory_holding_something_else_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "not a ledger"
 
 
+def test_a_state_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger"
+    path.write_text("precious")
+    with pytest.raises(StateDirError, match="exists and is not a directory"):
+        fresh(path, FakeClock())
+    assert path.read_text() == "precious"
+
+
+def test_bad_options_name_the_field() -> None:
+    with pytest.raises(OmnirouteError, match="checkpoint_bytes=0"):
+        StateDirOptions(checkpoint_bytes=0)
+    with pytest.raises(OmnirouteError, match="fsync='yes'"):
+        StateDirOptions(fsync="yes")  # type: ignore[arg-type]
+
+
 def test_a_replay_that_ends_elsewhere_is_refused(tmp_path: Path) -> None:
     """A journal written with another count window: its count is rejected on replay, so the sequence
     differs and the start stops rather than serve another state."""
