@@ -36,7 +36,7 @@ SAFETY_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("value", "<i4")])
 ALLOC_ROW = np.dtype([("sku", "<i4"), ("chan", "<i4"), ("qty", "<i4"), ("consumed", "<i4")])
 LOAD_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("on_hand", "<i4"), ("safety", "<i4")])
 INBOUND_ROW = np.dtype([("sku", "<i4"), ("loc", "<i4"), ("qty", "<i4"), ("day", "<i4"), ("type", "<i4")])
-# '<i4i4i4i4i4i4i4i4' in hold.lua: one row of a hold step (see the script's header)
+# '<i4i4i4i4i4i4i4i4i4i4' in hold.lua: one row of a hold step (see the script's header)
 HOLD_STEP = np.dtype(
     [
         ("sku", "<i4"),
@@ -47,6 +47,8 @@ HOLD_STEP = np.dtype(
         ("chan", "<i4"),
         ("fence", "<i4"),
         ("line", "<i4"),
+        ("safety", "<i4"),
+        ("eligible", "<i4"),
     ]
 )
 # '<i4i4i4i4i4i4i4': one row of a hold change record (fence: the channel's ring-fence consumed changed by)
@@ -61,7 +63,7 @@ HOLD_ROW = np.dtype(
         ("fence", "<i4"),
     ]
 )
-assert (HOLD_STEP.itemsize, HOLD_ROW.itemsize) == (32, 28)
+assert (HOLD_STEP.itemsize, HOLD_ROW.itemsize) == (40, 28)
 assert (ENTRY.itemsize, EVENT_ROW.itemsize, SAFETY_ROW.itemsize, ALLOC_ROW.itemsize) == (24, 22, 12, 16)
 
 # entry modes and reply codes of events.lua

@@ -39,6 +39,7 @@ import base64
 import json
 import logging
 import secrets
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -46,9 +47,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import AlreadyExists, InsufficientStock, InvalidArgument, NotFound, Shortfall, Unavailable
-from ..locations import LocationTable
+from ..locations import LocationTable, Scope
 from ..model import check_id
 from ..reservations import (
     NETWORK_GROUP,
@@ -73,13 +75,14 @@ from ..reservations import (
 from ..store import StockStore
 from .redis_codec import HOLD_STEP, KIND_HOLDS, KIND_REPAIR, Record
 from .redis_keys import F_RESERVED, HOLD_BASE, Keys, partition_of
-from .scripts import GenerationChanged, reachable, redacted
+from .scripts import Arg, GenerationChanged, reachable, redacted
 
 if TYPE_CHECKING:
     from .redis import RedisLedger
 
 log = logging.getLogger(__name__)
 
+_NETWORK = Scope()
 PENDING_MS = 10_000  # an operation in flight longer than this is rolled back by whoever meets it
 STEP_RETENTION_MS = 24 * 3600 * 1000
 CLOSED_RETENTION_MS = 24 * 3600 * 1000
@@ -166,12 +169,15 @@ class _Row:
     line: int  # shortfalls are reported by it
     place: str
     fence_field: str = ""
+    safety: int = 0  # the location's default safety stock (catalogue)
+    eligible: int = 0  # 1 when a hold of the channel may draw on the location (catalogue)
 
 
 @dataclass(slots=True)
 class _Plan:
     rows: list[_Row]
     extra: dict[str, int] = field(default_factory=dict)  # record fields to increment at commit
+    checks: list[Arg] = field(default_factory=list)  # hold.lua's ARGV 15 on
 
 
 _Difference = tuple[str, int, int, str, int, int, tuple[str, ...]]  # sku, loc, group, counter, want, found, who
@@ -187,12 +193,24 @@ class _Conflict(Exception):
         self.epoch = epoch
 
 
+_STEP = struct.Struct("<iiiiiiiiii")
+assert _STEP.size == HOLD_STEP.itemsize
+
+
 def _pack(rows: list[_Row]) -> tuple[list[str], bytes]:
     table: dict[str, int] = {}
-    arr = np.zeros(len(rows), dtype=HOLD_STEP)
-    for i, r in enumerate(rows):
-        arr[i] = (table.setdefault(r.sku, len(table)), r.loc, r.grp, r.d_held, r.d_on_hand, r.chan, r.fence, r.line)
-    return list(table), arr.tobytes()
+    out = b"".join(
+        _STEP.pack(
+            table.setdefault(r.sku, len(table)), r.loc, r.grp, r.d_held, r.d_on_hand, r.chan, r.fence, r.line,
+            r.safety, r.eligible,
+        )
+        for r in rows
+    )  # fmt: skip
+    return list(table), out
+
+
+class _StaleCatalogue(Exception):
+    """The rows were made with an older catalogue than the partition's: make them again."""
 
 
 class RedisHolds:
@@ -203,6 +221,7 @@ class RedisHolds:
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._reconciling = threading.Lock()  # one reconcile at a time: it keeps its last reads here
+        self._cache: dict[tuple[int, int], tuple[LocationTable, npt.NDArray[np.int64], list[Arg]]] = {}
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -258,8 +277,46 @@ class RedisHolds:
                     if fence:
                         left[(d.sku, d.place)] = have - fence
                         ff = fence_field(d.sku, d.place)
-            rows.append(_Row(self._part(d.sku), d.sku, li, g, d.d_held, d.d_on_hand, chan, fence, line, d.place, ff))
-        return _Plan(rows)
+            safety, eligible = (int(net.default_safety[li]), int(self._eligible(net, chan)[li])) if li >= 0 else (0, 0)
+            rows.append(
+                _Row(
+                    self._part(d.sku),
+                    d.sku,
+                    li,
+                    g,
+                    d.d_held,
+                    d.d_on_hand,
+                    chan,
+                    fence,
+                    line,
+                    d.place,
+                    ff,
+                    safety,
+                    eligible,
+                )
+            )
+        return _Plan(rows, checks=self._checks(net, chan))
+
+    def _eligible(self, net: LocationTable, chan: int) -> npt.NDArray[np.int64]:
+        """Per location: 1 when a hold of the channel may draw on it (hold_mask's in-scope bit)."""
+        key = (id(net), chan)
+        got = self._cache.get(key)
+        if got is None or got[0] is not net:
+            got = (net, net.hold_mask(chan, _NETWORK) & 1, self._check_fields(net, chan))
+            self._cache[key] = got
+        return got[1]
+
+    def _checks(self, net: LocationTable, chan: int) -> list[Arg]:
+        self._eligible(net, chan)
+        return [self._l._replica.state.version, *self._cache[(id(net), chan)][2]]
+
+    @staticmethod
+    def _check_fields(net: LocationTable, chan: int) -> list[Arg]:
+        """The channel's ring-fence fields, then the fields that send a location hold to the full check:
+        other channels' ring-fences (pairs) and every hold group's units."""
+        others = [str(f) for c in range(len(net.channels)) if c != chan for f in (-2 - 2 * c, -3 - 2 * c)]
+        groups = [str(HOLD_BASE - g) for g in range(net.hold_group_count)]
+        return [str(-2 - 2 * chan), str(-3 - 2 * chan), len(others), *others, *groups]
 
     # ------------------------------------------------------------------ running an operation
     def _execute(
@@ -336,12 +393,15 @@ class RedisHolds:
             retention_ms=STEP_RETENTION_MS,
             record_key=key,
             local=[version, text, status.value, deadline, fields, extra, ttl],
+            checks=plan.checks or [led._replica.state.version, "", "", 0],
         )
         with led._replica.writing([rp]):
             reply = led._scripts.run([call])[0]
             code = int(reply[0])
             if code == -2:
                 return None
+            if code == -3:
+                raise _StaleCatalogue()
             if code == -1:
                 led._follow_generation(GenerationChanged(int(reply[1]) if reply[1] else 0))
                 return False
@@ -411,6 +471,7 @@ class RedisHolds:
                 maxlen=led.stream_maxlen,
                 retention_ms=STEP_RETENTION_MS,
                 step_key=led.keys.step(p, rid, epoch),
+                checks=plan.checks or [led._replica.state.version, "", "", 0],
             )
             for p in order
         ]
@@ -435,6 +496,8 @@ class RedisHolds:
                     failed = failed or "generation"
                 elif code == -2:
                     failed = failed or "locked"
+                elif code == -3:
+                    failed = failed or "catalogue"
                 elif code == 1:
                     short.append(bytes(reply[1]))
                 elif code == 3:
@@ -467,6 +530,8 @@ class RedisHolds:
         self.roll_back(rp, key, epoch, packed, gen)
         if short:
             raise self._shortfalls(plan.rows, short)
+        if failed == "catalogue":
+            raise _StaleCatalogue()
         if changed is not None:
             led._follow_generation(changed)
             return False
@@ -538,6 +603,9 @@ class RedisHolds:
                     self._execute(reservation_id, st.version, out, plan)
                 except _Conflict:
                     continue
+                except _StaleCatalogue:
+                    time.sleep(LOCK_POLL_S)
+                    continue
                 return self._view(out)
         raise Unavailable(f"reservation {reservation_id!r} keeps changing; try again")
 
@@ -558,12 +626,15 @@ class RedisHolds:
         led = self._l
         with reachable(led.url):
             rec = new_record(req, led._clock_ms(), {ln.location: True for ln in req.lines if ln.location})
-            plan = self._rows(chan, reserve_deltas(rec), consume=True, fences={})
             text = encode_record(rec)
             for _attempt in range(MAX_ATTEMPTS):
+                plan = self._rows(chan, reserve_deltas(rec), consume=True, fences={})
                 try:
                     self._execute(req.reservation_id, 0, rec, plan, new_text=text)
                     return self._view(rec)
+                except _StaleCatalogue:
+                    time.sleep(LOCK_POLL_S)  # this replica has not applied the newest catalogue yet
+                    continue
                 except _Conflict as c:
                     if not c.text:
                         continue  # the record vanished meanwhile (an aborted attempt): try again
@@ -890,7 +961,14 @@ class RedisHolds:
         skus_, packed = _pack(rows)
         # a recorded change without stock checks (it may have to lower a counter below what is free)
         call = led._scripts.hold(
-            p, gen, "force", skus_, packed, maxlen=led.stream_maxlen, retention_ms=STEP_RETENTION_MS
+            p,
+            gen,
+            "force",
+            skus_,
+            packed,
+            maxlen=led.stream_maxlen,
+            retention_ms=STEP_RETENTION_MS,
+            checks=[led._replica.state.version, "", "", 0],
         )
         with led._replica.writing([p]):
             reply = led._scripts.run([call])[0]

@@ -336,10 +336,12 @@ class Scripts:
         retention_ms: int,
         step_key: str = "",
         record_key: str = "",
-        local: Sequence[Arg] = (),
+        local: Sequence[Arg] = ("", "", "", "", "", "", ""),
+        checks: Sequence[Arg] = ("1", "", "", 0),
     ) -> Call:
         """KEYS: partition meta, stream, hold catalogue, step key, record, deadline set, counters per
-        SKU (lua/hold.lua). `local` are ARGV 8-14 of mode 'local'."""
+        SKU (lua/hold.lua). `local` are ARGV 8-14 of mode 'local', `checks` ARGV 15 on (the catalogue
+        version and the fields the quick check reads)."""
         k = self.keys
         tag = k.tag(partition)
         keys = [
@@ -351,7 +353,8 @@ class Scripts:
             k.due(partition),
             *(k.counters_prefix(partition, gen) + s for s in skus),
         ]
-        return _call("hold", keys, [gen, maxlen, mode, retention_ms, len(skus), " ".join(skus), rows, *local])
+        args = [gen, maxlen, mode, retention_ms, len(skus), " ".join(skus), rows, *local, *checks]
+        return _call("hold", keys, args)
 
     def rsv(self, partition: int, record_key: str, mode: str, epoch: str, args: Sequence[Arg] = ()) -> Call:
         """KEYS: record, deadline set, pending set, partition meta (lua/rsv.lua)."""

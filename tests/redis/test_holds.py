@@ -253,3 +253,15 @@ def test_snapshot_loads_during_a_load_of_holds_carry_every_committed_hold(replic
     assert errors == []
     led.expire_due(now_ms=int(time.time() * 1000) + PENDING_MS + 1)  # roll back what a switch interrupted
     assert led.reconcile().inconsistencies == []
+
+
+def test_a_hold_never_uses_a_location_another_replica_just_disabled(replicas: Replicas) -> None:
+    import dataclasses
+
+    first = replicas(grid_snapshot({("A", "L0000"): 5}), config=ZERO_SAFETY, sweep_interval_s=0)
+    second = replicas(sweep_interval_s=0)
+    off = dataclasses.replace(first.store.network.locations[0], enabled=False)
+    first.upsert_locations([off])
+    # the second replica may not have applied the new catalogue yet: its hold must not count on L0000
+    with pytest.raises(InsufficientStock):
+        second.reserve(ReserveRequest("late", "web", (HoldLine("A", 1, location="L0000"),), 60_000))

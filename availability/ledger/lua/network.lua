@@ -10,7 +10,7 @@ if meta[1] ~= ARGV[1] then
 end
 local seq0 = tonumber(meta[2]) or 0
 local seq = seq0 + 1
-redis.call('HSET', KEYS[1], 'seq', seq)
+redis.call('HSET', KEYS[1], 'seq', seq, 'cv', ARGV[3]) -- hold.lua checks rows against it
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], string.format('%d-0', seq), 'k', 'n',
   'p', string.format('%d', seq0), 'g', ARGV[1], 'v', ARGV[3])
 return {0, ARGV[1], seq0, seq}

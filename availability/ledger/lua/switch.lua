@@ -13,7 +13,7 @@ end
 local seq0 = tonumber(meta[2]) or 0
 local seq = seq0 + 1
 redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'seq', seq)
-redis.call('HDEL', KEYS[1], 'lk') -- the holds a load carried over are in the new generation now
+redis.call('HDEL', KEYS[1], 'lk', 'cv') -- holds carried over are in the new generation; its catalogue is v1
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], string.format('%d-0', seq), 'k', 'x',
   'p', string.format('%d', seq0), 'g', ARGV[1])
 return {0, ARGV[1], seq0, seq}
