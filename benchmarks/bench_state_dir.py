@@ -8,17 +8,20 @@ directory whose writes return once the OS has the journal entry; `fsync on`: onc
 each on a fresh ledger over the same generated network (networkgen, --size, --seed):
 1. Stock events: --batches batches of --batch-size events (benchmarks/synth.py store_event_batches: the
    synth.EVENT_MIX of types at positions drawn uniformly, 1% at new positions), made before the timed
-   region; events/s = events / total wall time of the apply_stock_events calls.
+   region; events/s = events / total wall time of the apply_stock_events calls (and / the calling
+   thread's CPU time, which other processes on a shared machine disturb less).
 2. One-line holds, one thread: --holds reserve calls, each with a new id, 1 unit of a (SKU, location)
    drawn from positions with at least 1,000 units free for web (DCs), 10-minute TTL; holds/s = calls /
    wall time of the calls.
 3. The same with --threads threads calling at once (with fsync on, concurrent writers share each
    fdatasync: group commit).
-4. With a state directory: the journal's size, then a restart (close; open_ledger on the directory:
-   checkpoint load and journal replay), then an explicit checkpoint, each timed.
+4. With a state directory: the journal's size; a restart (close; open_ledger: checkpoint load and the
+   replay of that journal); close again (which waits for the checkpoint the restart started) and open
+   (checkpoint load only); then an explicit checkpoint and its size.
 Checkpoints are not triggered during 1-3 (the journal stays under the 64 MiB threshold), so the figures
-are the cost of journaling itself; a checkpoint's cost is reported on its own (step 4). Results go to a
-table on stdout and to JSON (--out, default under the git-ignored bench-results/).
+are the cost of journaling itself; a checkpoint's cost is reported on its own (step 4). The modes take
+turns for --rounds rounds and each figure is the median over the rounds. Results go to a table on
+stdout and to JSON (--out, default under the git-ignored bench-results/).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import json
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -79,12 +83,14 @@ def run_mode(mode: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     else:
         ledger = open_ledger(directory, boot, options=StateDirOptions(fsync=mode == "fsync on"), sweep_interval_s=0)
     batches = list(synth.store_event_batches(ledger.store, args.batches, args.batch_size, seed=args.seed))
-    spent = 0.0
+    spent = cpu = 0.0
     for events in batches:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         ledger.apply_stock_events(events)
         spent += time.perf_counter() - t0
+        cpu += time.thread_time() - c0
     out["events_per_s"] = round(args.batches * args.batch_size / spent)
+    out["events_per_cpu_s"] = round(args.batches * args.batch_size / cpu)
 
     targets = hold_targets(ledger.store, args.holds * (1 + args.threads), args.seed)
     t0 = time.perf_counter()
@@ -112,10 +118,15 @@ def run_mode(mode: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     out[f"holds_per_s_{args.threads}_threads"] = round(per * args.threads / (time.perf_counter() - t0))
 
     if mode != "memory":
+        opts = StateDirOptions(fsync=mode == "fsync on")
         out["journal_mb"] = round(sum(p.stat().st_size for p in directory.glob("journal-*.log")) / 2**20, 1)
         ledger.close()
         t0 = time.perf_counter()
-        ledger = open_ledger(directory, boot, options=StateDirOptions(fsync=mode == "fsync on"), sweep_interval_s=0)
+        ledger = open_ledger(directory, boot, options=opts, sweep_interval_s=0)
+        out["restart_with_replay_s"] = round(time.perf_counter() - t0, 2)
+        ledger.close()  # waits for the checkpoint of what was replayed
+        t0 = time.perf_counter()
+        ledger = open_ledger(directory, boot, options=opts, sweep_interval_s=0)
         out["restart_s"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
         number = ledger.checkpoint()
@@ -136,6 +147,7 @@ def main() -> None:
     ap.add_argument("--holds", type=int, default=4_000)
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--modes", default="memory,fsync off,fsync on")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument(
         "--state-root", type=Path, default=None, help="where the state directories go (default: a temp dir)"
     )
@@ -143,11 +155,24 @@ def main() -> None:
     args = ap.parse_args()
     K.warm_up()
     root = Path(tempfile.mkdtemp(prefix="omniroute-state-", dir=args.state_root))
+    modes = [m.strip() for m in args.modes.split(",")]
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     try:
-        rows = [run_mode(m.strip(), args, root) for m in args.modes.split(",")]
+        for _ in range(args.rounds):
+            for m in modes:
+                runs[m].append(run_mode(m, args, root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    result = {"size": args.size, "machine": platform.platform(), "state_root": str(root.parent), "rows": rows}
+    rows = [
+        {"mode": m, **{k: statistics.median(r[k] for r in runs[m]) for k in runs[m][0] if k != "mode"}} for m in modes
+    ]
+    result = {
+        "size": args.size,
+        "machine": platform.platform(),
+        "state_root": str(root.parent),
+        "rows": rows,
+        "runs": runs,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     keys = [k for k in rows[0] if k != "mode"] + [k for k in rows[-1] if k not in rows[0]]
