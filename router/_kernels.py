@@ -14,6 +14,8 @@ here searches over sets with it.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import numpy as np
 import numpy.typing as npt
 from numba import njit
@@ -185,35 +187,54 @@ def local_search(
 
 @njit(cache=True)
 def lagrangian(
-    rows: I64, big_f: I64, e: int, cost: I64, units: I64, fulfil: I64, upper: int, iterations: int, out: I64
+    rows: I64,
+    big_f: I64,
+    e: int,
+    cost: I64,
+    units: I64,
+    fulfil: I64,
+    upper: int,
+    iterations: int,
+    v: F64,
+    out: I64,
 ) -> float:  # pragma: no cover - compiled
     """Lagrangian relaxation of the lines' demand, multipliers v by subgradient steps (Polyak, towards
     the upper bound):
 
         L(v) = sum_j v_j f_j - E + sum_c min(0, rho_c),  rho_c = F_c - sum_(j, tier) max(0, v_j - cost) units
 
-    with each row's units of a line capped at f_j. Every full plan costs at least L(v); one that uses
-    row c at least L(v) + max(0, rho_c), written to out[c] rounded up (costs are whole cents). Returns
-    the best L(v)."""
+    with each row's units of a line capped at f_j, over the given rows only. Every full plan from those
+    rows costs at least L(v); one that uses row c at least L(v) + max(0, rho_c), written to out[c]
+    rounded up (costs are whole cents). v: the starting multipliers, replaced by the best found. Returns
+    the best L(v). Rows hold few of an order's lines, so each row's (line, tier) entries are kept sparse."""
     n = rows.shape[0]
     n_lines = fulfil.shape[0]
-    u = np.zeros((n, n_lines, 2), np.float64)
-    c = np.zeros((n, n_lines, 2), np.float64)
-    v = np.zeros(n_lines, np.float64)
-    for j in range(n_lines):
-        lo = np.inf
-        for i in range(n):
-            r = rows[i]
+    start = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        r = rows[i]
+        k = 0
+        for j in range(n_lines):
+            if fulfil[j] > 0 and units[r, j, 0] + units[r, j, 1] > 0:
+                k += 1
+        start[i + 1] = start[i] + 2 * k
+    line = np.empty(start[n], np.int64)
+    c = np.empty(start[n], np.float64)
+    u = np.empty(start[n], np.float64)
+    for i in range(n):
+        r = rows[i]
+        p = start[i]
+        for j in range(n_lines):
             f = fulfil[j]
-            u0 = min(units[r, j, 0], f)
-            u1 = min(units[r, j, 0] + units[r, j, 1], f) - u0
-            u[i, j, 0] = u0
-            u[i, j, 1] = u1
-            c[i, j, 0] = cost[r, j, 0]
-            c[i, j, 1] = cost[r, j, 1]
-            if u0 + u1 > 0 and cost[r, j, 0] < lo:
-                lo = cost[r, j, 0]
-        v[j] = lo if lo < np.inf else 0.0
+            if f > 0 and units[r, j, 0] + units[r, j, 1] > 0:
+                u0 = min(units[r, j, 0], f)
+                line[p] = j
+                c[p] = cost[r, j, 0]
+                u[p] = u0
+                line[p + 1] = j
+                c[p + 1] = cost[r, j, 1]
+                u[p + 1] = min(units[r, j, 0] + units[r, j, 1], f) - u0
+                p += 2
+    best_v = v.copy()
     rho = np.empty(n, np.float64)
     best_rho = np.empty(n, np.float64)
     for i in range(n):
@@ -229,20 +250,20 @@ def lagrangian(
             took[j] = 0.0
         for i in range(n):
             g = float(big_f[rows[i]])
-            for j in range(n_lines):
-                for t in range(2):
-                    if v[j] > c[i, j, t]:
-                        g -= (v[j] - c[i, j, t]) * u[i, j, t]
+            for p in range(start[i], start[i + 1]):
+                gain = v[line[p]] - c[p]
+                if gain > 0:
+                    g -= gain * u[p]
             rho[i] = g
             if g < 0:
                 value += g
-                for j in range(n_lines):
-                    for t in range(2):
-                        if v[j] > c[i, j, t]:
-                            took[j] += u[i, j, t]
+                for p in range(start[i], start[i + 1]):
+                    if v[line[p]] > c[p]:
+                        took[line[p]] += u[p]
         if value > best + 1e-9:
             best = value
             best_rho[:] = rho
+            best_v[:] = v
             stall = 0
         else:
             stall += 1
@@ -260,18 +281,82 @@ def lagrangian(
             v[j] += move * (fulfil[j] - took[j])
     for i in range(n):
         out[rows[i]] = np.int64(np.ceil(best + max(0.0, best_rho[i]) - 1e-6))
+    v[:] = best_v
     return best
 
 
+@njit(cache=True)
+def cost_greedy(
+    rows: I64, big_f: I64, cost: I64, units: I64, need: I64, max_s: int, distance: F64, x: I64
+) -> None:  # pragma: no cover - compiled
+    """Greedy set cover by cost into x (zeroed by the caller): repeatedly the row with the lowest cost per
+    unit it would cover (its fixed cost plus the cheapest tiers of what it takes; nearer, then lower row,
+    on ties), until nothing is left or max_s rows (0: no limit) ship."""
+    n_lines = need.shape[0]
+    left = need.copy()
+    avail = np.ones(rows.shape[0], np.bool_)
+    picks = 0
+    remaining = 0
+    for j in range(n_lines):
+        remaining += left[j]
+    while remaining > 0 and (max_s == 0 or picks < max_s):
+        best = np.inf
+        best_i = -1
+        for i in range(rows.shape[0]):
+            if not avail[i]:
+                continue
+            r = rows[i]
+            spend = float(big_f[r])
+            got = 0
+            for j in range(n_lines):
+                take = min(units[r, j, 0] + units[r, j, 1], left[j])
+                cheap = min(take, units[r, j, 0])
+                spend += cheap * cost[r, j, 0] + (take - cheap) * cost[r, j, 1]
+                got += take
+            if got == 0:
+                continue
+            ratio = spend / got
+            if ratio < best or (
+                ratio == best
+                and (
+                    distance[r] < distance[rows[best_i]] or (distance[r] == distance[rows[best_i]] and r < rows[best_i])
+                )
+            ):
+                best = ratio
+                best_i = i
+        if best_i < 0:
+            break
+        r = rows[best_i]
+        for j in range(n_lines):
+            take = min(units[r, j, 0] + units[r, j, 1], left[j])
+            x[r, j] = take
+            left[j] -= take
+            remaining -= take
+        avail[best_i] = False
+        picks += 1
+
+
+A = TypeVar("A", bound=npt.NDArray[Any])
+
+
+def _read_only(a: A) -> A:
+    a.flags.writeable = False
+    return a
+
+
 def warm_up() -> None:
-    """Compile (or load from numba's on-disk cache) every kernel once, so no order pays for it."""
+    """Compile (or load from numba's on-disk cache) every kernel once, so no order pays for it. The
+    problem's arrays (tiers, distances) are read-only, and numba compiles read-only arrays separately:
+    the warm-up passes them the same way."""
     rows = np.zeros(1, np.int64)
     big_f = np.ones(1, np.int64)
-    cost = np.ones((1, 1, 2), np.int64)
-    units = np.ones((1, 1, 2), np.int64)
+    cost = _read_only(np.ones((1, 1, 2), np.int64))
+    units = _read_only(np.ones((1, 1, 2), np.int64))
     fulfil = np.ones(1, np.int64)
     out = np.zeros(1, np.int64)
     single_costs(rows, big_f, 0, cost, units, fulfil, out)
     pair_costs(rows, big_f, 0, cost, units, fulfil, out, np.zeros(3, np.int64))
     local_search(rows, 10, rows, big_f, 0, cost, units, fulfil, 1, 1)
-    lagrangian(rows, big_f, 0, cost, units, fulfil, 10, 2, out)
+    lagrangian(rows, big_f, 0, cost, units, fulfil, 10, 2, np.zeros(1, np.float64), out)
+    distance = _read_only(np.zeros(1, np.float64))
+    cost_greedy(rows, big_f, cost, units, fulfil, 0, distance, np.zeros((1, 1), np.int64))

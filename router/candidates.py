@@ -1,23 +1,24 @@
-"""Which locations may serve an order: the candidate pool read from the ATP arrays, and the pruning that
-hands the optimiser a few dozen of them.
+"""Which locations may serve an order: the candidate pool read from the ATP arrays, the bounds that prove
+which of them cannot be in an optimal plan, and the pruning that hands the optimiser a few dozen.
 
-The pool is every location that the engine's ATP rules (`StockStore.atp_rows`, the same kernel as
+The pool is every location that the engine's ATP rules (`StockStore.atp_rows`, the kernel behind
 GetAvailability) say has stock of at least one line for the order's channel and method, with each
 location's costs and dates from the cost model. Locations that cannot ship this order (excluded, too
 late, out of same-day range, no capacity left) stay in the pool, blocked, so that answers can say why.
 
-Pruning (`select_candidates`) is exact whenever it says so. With an upper bound UB (the cost of a plan
-that ships the most units the order can get), a location c is dropped only when every plan using c costs
-at least UB:
+Bounds (`compute_bounds`). Given which locations ship, the best plan is separable: their fixed costs,
+plus each line filled from their cheapest per-unit price tiers. So every single location and every pair
+of promising locations is priced exactly (numba kernels, router/_kernels.py), a local search improves
+the best plan found, and that plan's cost is the upper bound UB. A location c is then ruled out when
+every plan using it provably costs at least UB: its single shipment, its best pair, a bound on plans
+with three or more shipments (F(c) + the two smallest other fixed costs - E + the cheapest per-unit
+cost of every unit), and the Lagrangian relaxation of the lines' demand, whichever is highest.
 
-    LB(c) = min( cost of c shipping everything alone           (if c can),
-                 F(c) + min F(other) - E + V_min )              (c and at least one more location)
-
-where F is a location's fixed cost per shipment plus the extra-shipment cost E, and V_min is the sum over
-lines of units times the cheapest per-unit cost of the line anywhere. The plan behind UB is always kept,
-so the optimum over the kept set equals the optimum over the pool. Only when more than `limit`
-locations survive the bound does a heuristic cut them (single-location servers by cost, then the
-cheapest per unit of each line), and the selection says it may have cut the optimum.
+Pruning (`select_candidates`) keeps UB's own locations and every location not ruled out. Exact: the
+optimum over the kept set is the optimum over the pool. Only when more than `limit` survive does a
+heuristic cut them (single-location servers by cost, then the cheapest per unit of each line), and the
+selection then says it may have cut the optimum. When nothing but UB's own one or two locations
+survives, UB's plan is optimal as it stands (`Selection.proven`).
 """
 
 from __future__ import annotations
@@ -128,6 +129,15 @@ class RoutingProblem:
     def fixed_cost(self) -> I64:
         """Cents per shipment from each row, before the extra-shipment cost."""
         return _frozen(self.parcel_cost + self.handling_per_order)
+
+    @cached_property
+    def tiers(self) -> tuple[I64, I64]:
+        """Per (row, line) two price tiers, [C, L, 2]: per-unit cost and units below the protection level,
+        then above it. Given which rows ship, each line's cheapest fill takes the cheapest tiers first."""
+        unit = self.unit_cost
+        cost = np.stack([unit, unit + self.penalty_per_unit[:, None]], axis=2)
+        units = np.stack([self.free, self.atp - self.free], axis=2)
+        return _frozen(cost), _frozen(units)
 
     @cached_property
     def unit_cost(self) -> I64:
@@ -325,18 +335,9 @@ class Bounds:
     small_plans_priced: bool  # every full plan of at most two of the surviving rows was priced
 
 
-def _tiers(problem: RoutingProblem) -> tuple[I64, I64]:
-    """Per (row, line) two price tiers, [C, L, 2]: per-unit cost and units below the protection level,
-    then above it. Given which rows ship, each line's cheapest fill takes the cheapest tiers first."""
-    unit = problem.unit_cost
-    cost = np.stack([unit, unit + problem.penalty_per_unit[:, None]], axis=2)
-    units = np.stack([problem.free, problem.atp - problem.free], axis=2)
-    return cost, units
-
-
 def fill_plan(problem: RoutingProblem, rows: list[int], fulfil: I64) -> I64:
     """The cheapest plan shipping `fulfil` from exactly these rows (each line from the cheapest tiers)."""
-    cost, units = _tiers(problem)
+    cost, units = problem.tiers
     x = np.zeros((problem.pool, problem.lines), dtype=np.int64)
     for j in range(problem.lines):
         tiers = sorted((int(cost[r, j, t]), k, t, r) for k, r in enumerate(rows) for t in (0, 1))
@@ -372,7 +373,7 @@ def compute_bounds(problem: RoutingProblem, *, plans: Sequence[I64] = (), pair_l
     usable = problem.serving
     e = problem.extra_shipment_cost
     big_f = np.ascontiguousarray(problem.fixed_cost + e)
-    cost, units = _tiers(problem)
+    cost, units = problem.tiers
     inf_rows = np.full(n, INF, dtype=np.int64)
     alone_cost = inf_rows.copy()
     usable_rows = np.flatnonzero(usable).astype(np.int64)
@@ -445,7 +446,8 @@ def compute_bounds(problem: RoutingProblem, *, plans: Sequence[I64] = (), pair_l
             # plans cheaper than the upper bound use only undecided rows, so relaxing over those suffices
             undecided = np.flatnonzero((pre & (lower < upper)) | own).astype(np.int64)
             lag = inf_rows.copy()
-            K.lagrangian(undecided, big_f, e, cost, units, fulfil, upper, LAGRANGIAN_ITERATIONS, lag)
+            v = np.where(line_min < INF, line_min, 0).astype(np.float64)
+            K.lagrangian(undecided, big_f, e, cost, units, fulfil, upper, LAGRANGIAN_ITERATIONS, v, lag)
             lower = np.where(pre, np.maximum(lower, lag), INF)
     return Bounds(fulfil, alone_ok, alone_cost, lower, upper, upper_plan, priced)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from . import _kernels as K
 from .candidates import RoutingProblem
 from .plans import empty_plan
 
@@ -108,31 +109,12 @@ def plan_fewest_shipments(problem: RoutingProblem) -> I64:
 
 def plan_cost_greedy(problem: RoutingProblem) -> I64:
     """Greedy set cover by cost: repeatedly open the row with the lowest cost per unit covered (its fixed
-    cost, unless open already, plus the per-unit costs of what it would take), until nothing is left to
-    cover or the shipment limit is reached."""
+    cost plus the per-unit costs of what it would take, protection penalty included), until nothing is
+    left to cover or the shipment limit is reached. The optimiser's starting point, not a policy."""
     x = empty_plan(problem)
-    left = _needs(problem).copy()
-    usable = problem.serving
-    if not usable.any():
-        return x
-    fixed = (problem.fixed_cost + problem.extra_shipment_cost).astype(np.float64)
-    unit = problem.unit_cost
-    pen = problem.penalty_per_unit[:, None]
-    opened = 0
-    avail = usable.copy()
-    while int(left.sum()) > 0 and avail.any() and not (problem.max_shipments and opened >= problem.max_shipments):
-        take = np.minimum(problem.atp, left[None, :])
-        cheap = np.minimum(take, problem.free)
-        cost = fixed + (cheap * unit + (take - cheap) * (unit + pen)).sum(axis=1)
-        units = take.sum(axis=1)
-        ratio = np.where(avail & (units > 0), cost / np.maximum(units, 1), np.inf)
-        if not np.isfinite(ratio).any():
-            break
-        best = float(ratio.min())
-        tied = np.flatnonzero(ratio == best)
-        r = int(tied[np.lexsort((tied, problem.distance_km[tied]))][0])
-        x[r] = take[r]
-        left -= take[r]
-        avail[r] = False
-        opened += 1
+    rows = np.flatnonzero(problem.serving).astype(np.int64)
+    if rows.shape[0]:
+        cost, units = problem.tiers
+        big_f = np.ascontiguousarray(problem.fixed_cost + problem.extra_shipment_cost)
+        K.cost_greedy(rows, big_f, cost, units, _needs(problem), problem.max_shipments, problem.distance_km, x)
     return x

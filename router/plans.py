@@ -33,23 +33,29 @@ def empty_plan(problem: RoutingProblem) -> I64:
     return np.zeros((problem.pool, problem.lines), dtype=np.int64)
 
 
-def row_costs(problem: RoutingProblem, x: I64) -> tuple[I64, I64, I64, I64]:
-    """Per pool row: parcel, weight, handling, protection penalty (zero where the row ships nothing)."""
-    units = x.sum(axis=1)
-    opened = units > 0
-    parcel = np.where(opened, problem.parcel_cost, 0)
-    weight = (x * problem.unit_weight_cost).sum(axis=1)
-    handling = np.where(opened, problem.handling_per_order, 0) + units * problem.handling_per_unit
-    protection = np.maximum(0, x - problem.free).sum(axis=1) * problem.penalty_per_unit
+def shipping_rows(x: I64) -> I64:
+    """Pool rows that ship anything, ascending."""
+    out: I64 = np.flatnonzero(x.any(axis=1)).astype(np.int64)
+    return out
+
+
+def row_costs(problem: RoutingProblem, x: I64, rows: I64) -> tuple[I64, I64, I64, I64]:
+    """Parcel, weight, handling and protection penalty of each of the given rows (rows that ship)."""
+    xr = x[rows]
+    units = xr.sum(axis=1)
+    parcel = problem.parcel_cost[rows]
+    weight = (xr * problem.unit_weight_cost[rows]).sum(axis=1)
+    handling = problem.handling_per_order[rows] + units * problem.handling_per_unit[rows]
+    protection = np.maximum(0, xr - problem.free[rows]).sum(axis=1) * problem.penalty_per_unit[rows]
     return parcel, weight, handling, protection
 
 
 def plan_cost(problem: RoutingProblem, x: I64) -> int:
     """Total cents of a plan, extra shipments included."""
-    parcel, weight, handling, protection = row_costs(problem, x)
-    shipments = int((x.sum(axis=1) > 0).sum())
-    extra = problem.extra_shipment_cost * max(0, shipments - 1)
-    return int(parcel.sum() + weight.sum() + handling.sum() + protection.sum()) + extra
+    rows = shipping_rows(x)
+    parcel, weight, handling, protection = row_costs(problem, x, rows)
+    extra = problem.extra_shipment_cost * max(0, int(rows.shape[0]) - 1)
+    return int(parcel.sum()) + int(weight.sum()) + int(handling.sum()) + int(protection.sum()) + extra
 
 
 def plan_violations(problem: RoutingProblem, x: I64) -> list[str]:
@@ -106,19 +112,20 @@ def line_reasons(problem: RoutingProblem, shipped: I64) -> list[UnfulfilledReaso
 
 
 def _shipments(problem: RoutingProblem, x: I64) -> tuple[Shipment, ...]:
-    parcel, weight, handling, protection = row_costs(problem, x)
-    units = x.sum(axis=1)
-    rows = np.flatnonzero(units > 0)
+    rows = shipping_rows(x)
+    units = x[rows].sum(axis=1)
     # the biggest shipment first; every one after it carries the extra-shipment cost
-    rows = rows[np.lexsort((rows, problem.fixed_cost[rows], -units[rows]))]
+    order = np.lexsort((rows, problem.fixed_cost[rows], -units))
+    rows = rows[order]
+    parcel, weight, handling, protection = row_costs(problem, x, rows)
     out = []
     for k, r in enumerate(rows.tolist()):
         lines = tuple(ShipmentLine(j, problem.line_skus[j], int(x[r, j])) for j in range(problem.lines) if x[r, j] > 0)
         cost = CostBreakdown(
-            parcel=int(parcel[r]),
-            weight=int(weight[r]),
-            handling=int(handling[r]),
-            protection=int(protection[r]),
+            parcel=int(parcel[k]),
+            weight=int(weight[k]),
+            handling=int(handling[k]),
+            protection=int(protection[k]),
             extra_shipment=problem.extra_shipment_cost if k else 0,
         )
         out.append(
@@ -243,7 +250,7 @@ def _why_not(problem: RoutingProblem, r: int, fulfil: I64) -> str:
 def explain(problem: RoutingProblem, x: I64, bounds: Bounds) -> tuple[Alternative, ...]:
     """The best alternatives not chosen, and why: the cheapest single shipment (with what more it costs),
     then the locations cheapest to ship from that could not serve the order alone, and what stopped them."""
-    chosen = np.flatnonzero(x.sum(axis=1) > 0)
+    chosen = shipping_rows(x)
     if not chosen.shape[0]:
         return ()
     cost = plan_cost(problem, x)
