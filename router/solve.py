@@ -53,6 +53,7 @@ from .plans import empty_plan, explain, result_from_plan
 
 I64 = npt.NDArray[np.int64]
 DEFAULT_TIME_LIMIT_S = 1.0
+MAX_OBJECTIVE = 2**62
 
 
 def _rows_of(x: I64) -> I64:
@@ -163,6 +164,9 @@ def model_text(problem: RoutingProblem, rows: I64, hint: I64) -> tuple[str, I64,
     m_var = n_rows + int(count.sum()) + np.arange(n_lines)
     # a missing unit must cost more than any plan over these rows, so shipping more always wins
     big_m = 1 + int(big_f.sum()) + int((req * (unit + pen[:, None]).max(axis=0, initial=0)).sum())
+    if big_m * (int(req.sum()) + 1) >= MAX_OBJECTIVE:
+        # CP-SAT refuses a model whose objective may overflow 64 bits: only absurd quantities get here
+        raise InvalidArgument("lines.quantity", int(req.sum()), "too many units to route as one order")
     hint_k = hint[rows]
     hint_p = np.minimum(hint_k, free)
 

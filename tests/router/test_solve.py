@@ -263,3 +263,10 @@ def test_costs_reported_are_the_plans_costs(demo_store: StockStore) -> None:
             assert r.total_cost == plan_cost(p, plan_of(p, r))
             assert r.total_cost == sum(s.cost.total for s in r.shipments)
             assert np.all(plan_of(p, r) <= p.atp)
+
+
+def test_absurd_quantities_are_refused_not_overflowed() -> None:
+    store = boston({("A", "DC-EAST"): 1_000_000_000, ("B", "ST-NYC"): 1_000_000_000})
+    problem = build_problem(store, order(("A", 1_000_000_000), ("B", 1_000_000_000), allow_partial=True))
+    with pytest.raises(InvalidArgument, match=r"lines\.quantity"):
+        solve(problem, fast_path=False)
