@@ -164,6 +164,57 @@ def _demo_with_progress(
     return load
 
 
+# ---------------------------------------------------------------------------------------------- generate
+@main.command()
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+    help="Directory for the snapshot files (created if needed).",
+)  # fmt: skip
+@click.option(
+    "--size", type=click.Choice(["demo", "small", "medium", "large"]), default="small", show_default=True,
+    help="demo 64 locations / 3k SKUs, small 200 / 20k, medium 600 / 100k, large 2,000 / 500k.",
+)  # fmt: skip
+@click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same network.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
+    help="File format of the tables.",
+)  # fmt: skip
+@click.option(
+    "--base-date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+    help="Day inbound supply is counted from (default: today).",
+)  # fmt: skip
+def generate(out_dir: Path, size: str, seed: int, fmt: str, base_date: Any) -> None:
+    """Generate a network with its stock (real US cities, stores weighted by population, DCs at hubs,
+    skewed popularity) and write it as a snapshot directory that `serve --data`, `load` and every other
+    command read."""
+    import time as _time
+
+    from availability.errors import InvalidArgument
+    from availability.ingest import write_snapshot
+
+    from .networkgen import generate_network
+
+    console = _err_console()
+    started = _time.perf_counter()
+    with _service_errors(), _progress(console) as bar:
+        task = bar.add_task(f"generating the {size} network", total=1.0, detail="")
+
+        def report(stage: str, fraction: float) -> None:
+            bar.update(task, completed=fraction, detail=stage)
+
+        day = base_date.date() if base_date is not None else date.today()
+        snap = generate_network(size, seed=seed, progress=report, base_date=day)
+        bar.update(task, completed=1.0, detail=f"writing {fmt}")
+        try:
+            write_snapshot(snap, out_dir, format="csv" if fmt == "csv" else "parquet")
+        except InvalidArgument as err:
+            raise click.ClickException(str(err)) from None
+    console.print(
+        f"{size} network (seed {seed}): {len(snap.locations):,} locations, {len(snap.skus):,} SKUs, "
+        f"{snap.positions:,} positions written to {out_dir} in {_time.perf_counter() - started:.1f} s"
+    )
+
+
 # ---------------------------------------------------------------------------------------------- load
 @main.command()
 @click.option(

@@ -88,3 +88,22 @@ def test_serve_rejects_bad_configuration_before_starting() -> None:
     assert code == 2 and "--max-message-mb" in out
     code, out = run("serve", "--data", "/nonexistent/snapshot")
     assert code == 2 and "not a directory" in out
+
+
+def test_generate_writes_a_snapshot_that_loads_and_is_the_same_for_a_seed(tmp_path: Path) -> None:
+    from availability.ingest import load_snapshot
+
+    code, out = run(
+        "generate", "--out", str(tmp_path / "a"), "--size", "demo", "--seed", "3", "--base-date", "2026-01-05"
+    )
+    assert code == 0, out
+    assert "64 locations, 3,000 SKUs" in out
+    snap = load_snapshot(tmp_path / "a")
+    assert (len(snap.locations), len(snap.skus)) == (64, 3_000) and snap.positions > 10_000
+    run("generate", "--out", str(tmp_path / "b"), "--size", "demo", "--seed", "3", "--base-date", "2026-01-05")
+    run("generate", "--out", str(tmp_path / "c"), "--size", "demo", "--seed", "4", "--base-date", "2026-01-05")
+    stock = {k: pl.read_parquet(tmp_path / k / "stock.parquet") for k in "abc"}
+    assert stock["a"].equals(stock["b"]) and not stock["a"].equals(stock["c"])
+    # CSV into a directory that already holds Parquet tables would make it unreadable: refused, named
+    code, out = run("generate", "--out", str(tmp_path / "a"), "--size", "demo", "--format", "csv")
+    assert code != 0 and "directory" in out and "parquet" in out
