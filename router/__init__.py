@@ -7,6 +7,7 @@
 This library never imports gRPC or the `omniroute` application.
 """
 
+from ._kernels import warm_up as warm_up
 from .candidates import Bounds as Bounds
 from .candidates import RoutingProblem as RoutingProblem
 from .candidates import Selection as Selection

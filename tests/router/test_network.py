@@ -115,50 +115,20 @@ def test_unknown_time_zone_is_refused_with_the_location() -> None:
         network_costs(LocationTable(locs, [Channel(c) for c in CHANNELS]), CostModel())
 
 
-DOCUMENTED = """
-[parcel]
-mode = "zones"
-zone_max_km = [100, 300, 600, 1000, 1600, 2400]
-zone_cost = [600, 700, 820, 950, 1100, 1250, 1400]
-zone_cost_per_kg = [30, 45, 60, 80, 100, 125, 150]
+README = Path(__file__).resolve().parents[2] / "README.md"
 
-[express]
-cost_percent = 180
 
-[same_day]
-base = 800
-per_km = 40
-per_kg = 20
-max_km = 60
-
-[transit]
-max_km = [100, 300, 600, 1000, 1600, 2400]
-standard_days = [1, 2, 2, 3, 4, 5, 6]
-express_days = [1, 1, 1, 1, 2, 2, 3]
-
-[shipments]
-extra_shipment_cost = 500
-
-[protection]
-penalty_per_unit = 400
-
-[weights]
-default_unit_weight_g = 500
-
-[location_types.store]
-handling_per_order = 150
-handling_per_unit = 25
-protection_level = 2
-
-[location_types.dark_store]
-handling_per_order = 50
-handling_per_unit = 10
-"""
+def documented_file() -> str:
+    """The TOML block of README's "The cost model file" section."""
+    text = README.read_text()
+    at = text.index("### The cost model file")
+    start = text.index("```toml\n", at) + len("```toml\n")
+    return text[start : text.index("```", start)]
 
 
 def test_the_documented_file_spells_out_the_defaults(tmp_path: Path) -> None:
     path = tmp_path / "routing.toml"
-    path.write_text(DOCUMENTED)
+    path.write_text(documented_file())
     assert load_cost_model(path) == CostModel()
     assert cost_model_for_snapshot(tmp_path) == CostModel()
     assert cost_model_for_snapshot(tmp_path / "nowhere") == CostModel()
