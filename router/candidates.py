@@ -33,12 +33,12 @@ import numpy as np
 import numpy.typing as npt
 
 from availability.errors import InvalidArgument
-from availability.locations import LocationTable, Scope
-from availability.model import check_quantity, day_number
+from availability.locations import Scope
+from availability.model import day_number
 from availability.store import StockStore, StoreView
 
 from . import _kernels as K
-from .model import Block, DeliveryMethod, Order, ServiceLevel
+from .model import Block, Order, ServiceLevel
 from .network import DEFAULT_COST_MODEL, CostModel, NetworkCosts, network_costs
 
 I64 = npt.NDArray[np.int64]
@@ -158,21 +158,18 @@ def build_problem(
     cost_model: CostModel | None = None,
     capacity_left: Mapping[str, int] | I64 | None = None,
     now: datetime | None = None,
-    own_holds: Sequence[tuple[str, str, int]] = (),
 ) -> RoutingProblem:
     """The candidate pool of an order, read from one consistent state of the store.
 
     `capacity_left`: shipments each location can still take today (by location id, or an array by
     location index); default each location's daily capacity. `now`: the order's time when the order has
-    no `placed_at` (default: the current time). `own_holds`: units the order itself already holds, as
-    (sku, place, quantity) with place a location id, else a group id or "@network": its own reservation
-    is not competition for it, so they count as available to it (see `_with_own_holds`)."""
+    no `placed_at` (default: the current time)."""
     model = cost_model or DEFAULT_COST_MODEL
     placed_at = order.placed_at or now or order.placed_at_or_now()
     if placed_at.tzinfo is None:
         raise InvalidArgument("now", placed_at, "must be a timezone-aware datetime")
     sequence = store.sequence
-    return store.read(lambda view: _build(view, model, order, capacity_left, placed_at, sequence, own_holds))
+    return store.read(lambda view: _build(view, model, order, capacity_left, placed_at, sequence))
 
 
 def _build(
@@ -182,7 +179,6 @@ def _build(
     capacity_left: Mapping[str, int] | I64 | None,
     placed_at: datetime,
     sequence: int,
-    own_holds: Sequence[tuple[str, str, int]] = (),
 ) -> RoutingProblem:
     table = view.network
     costs = network_costs(table, model)
@@ -196,11 +192,6 @@ def _build(
     rows = view.atp_rows(sku_idx, chan, method.atp_method, NETWORK, -1, True)
     keep = rows.location_quantity > 0
     r_line, r_loc, r_qty = rows.sku_row[keep], rows.location[keep].astype(np.int64), rows.location_quantity[keep]
-    network_atp = rows.quantity.astype(np.int64)
-    if own_holds:
-        r_line, r_loc, r_qty, network_atp = _with_own_holds(
-            table, chan, method, line_skus, own_holds, r_line, r_loc, r_qty, network_atp
-        )
     if not method.ships:
         store_idx = table.index.get(order.destination.store)
         if store_idx is None:
@@ -270,7 +261,7 @@ def _build(
         line_skus=line_skus,
         line_sku=_frozen(sku_idx),
         requested=_frozen(requested),
-        network_atp=_frozen(network_atp),
+        network_atp=_frozen(rows.quantity.astype(np.int64)),
         location=_frozen(location.astype(np.int64)),
         network_ids=table.index.ids,
         raw_atp=_frozen(raw_atp),
@@ -289,54 +280,6 @@ def _build(
         block=_frozen(block),
         extra_shipment_cost=model.extra_shipment_cost,
         max_shipments=order.options.max_shipments,
-    )
-
-
-def _with_own_holds(
-    table: LocationTable,
-    chan: int,
-    method: DeliveryMethod,
-    line_skus: tuple[str, ...],
-    own_holds: Sequence[tuple[str, str, int]],
-    r_line: I64,
-    r_loc: I64,
-    r_qty: I64,
-    network_atp: I64,
-) -> tuple[I64, I64, I64, I64]:
-    """ATP rows and network totals with the order's own holds added back: a location hold to that
-    location's row (where the location may serve the order's channel and method) and to the network's
-    total, a group or network hold to the network's total only (group holds never lower a location's own
-    figure). Holds of SKUs not in the order are ignored. Exact unless a figure was floored at zero."""
-    eligible = table.eligible(chan, method.atp_method)
-    line_of = {sku: j for j, sku in enumerate(line_skus)}
-    at: dict[tuple[int, int], int] = {}
-    network_atp = network_atp.copy()
-    for i, (sku, place, quantity) in enumerate(own_holds):
-        check_quantity(f"own_holds[{i}].quantity", quantity)
-        j = line_of.get(sku)
-        if j is None or quantity == 0:
-            continue
-        network_atp[j] += quantity
-        li = table.index.get(place)
-        if li is not None and eligible[li]:
-            at[(j, li)] = at.get((j, li), 0) + quantity
-    if not at:
-        return r_line, r_loc, r_qty, network_atp
-    r_qty = r_qty.copy()
-    extra_line, extra_loc, extra_qty = [], [], []
-    for (j, li), q in at.items():
-        hit = np.flatnonzero((r_line == j) & (r_loc == li))
-        if hit.shape[0]:
-            r_qty[hit[0]] += q
-        else:
-            extra_line.append(j)
-            extra_loc.append(li)
-            extra_qty.append(q)
-    return (
-        np.concatenate([r_line, np.array(extra_line, dtype=np.int64)]),
-        np.concatenate([r_loc, np.array(extra_loc, dtype=np.int64)]),
-        np.concatenate([r_qty, np.array(extra_qty, dtype=np.int64)]),
-        network_atp,
     )
 
 
