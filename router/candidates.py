@@ -38,6 +38,7 @@ from availability.model import day_number
 from availability.store import StockStore, StoreView
 
 from . import _kernels as K
+from .holds import with_own_holds
 from .model import Block, Order, ServiceLevel
 from .network import DEFAULT_COST_MODEL, CostModel, NetworkCosts, network_costs
 
@@ -158,18 +159,21 @@ def build_problem(
     cost_model: CostModel | None = None,
     capacity_left: Mapping[str, int] | I64 | None = None,
     now: datetime | None = None,
+    own_holds: Sequence[tuple[str, str, int]] = (),
 ) -> RoutingProblem:
     """The candidate pool of an order, read from one consistent state of the store.
 
     `capacity_left`: shipments each location can still take today (by location id, or an array by
     location index); default each location's daily capacity. `now`: the order's time when the order has
-    no `placed_at` (default: the current time)."""
+    no `placed_at` (default: the current time). `own_holds`: units the order itself already holds, as
+    (sku, place, quantity) with place a location id, else a group id or "@network": its own reservation
+    is not competition for it, so they count as available to it (router/holds.py)."""
     model = cost_model or DEFAULT_COST_MODEL
     placed_at = order.placed_at or now or order.placed_at_or_now()
     if placed_at.tzinfo is None:
         raise InvalidArgument("now", placed_at, "must be a timezone-aware datetime")
     sequence = store.sequence
-    return store.read(lambda view: _build(view, model, order, capacity_left, placed_at, sequence))
+    return store.read(lambda view: _build(view, model, order, capacity_left, placed_at, sequence, own_holds))
 
 
 def _build(
@@ -179,6 +183,7 @@ def _build(
     capacity_left: Mapping[str, int] | I64 | None,
     placed_at: datetime,
     sequence: int,
+    own_holds: Sequence[tuple[str, str, int]] = (),
 ) -> RoutingProblem:
     table = view.network
     costs = network_costs(table, model)
@@ -190,6 +195,8 @@ def _build(
     requested = np.array([ln.quantity for ln in order.lines], dtype=np.int64)
 
     rows = view.atp_rows(sku_idx, chan, method.atp_method, NETWORK, -1, True)
+    if own_holds:
+        rows = with_own_holds(view, rows, sku_idx.tolist(), own_holds)
     keep = rows.location_quantity > 0
     r_line, r_loc, r_qty = rows.sku_row[keep], rows.location[keep].astype(np.int64), rows.location_quantity[keep]
     if not method.ships:
