@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .client import DEFAULT_TARGET, FEED_COLUMNS, Client, Method, ServiceError, Status
+from .client import (
+    DEFAULT_TARGET,
+    FEED_COLUMNS,
+    Client,
+    DeliveryMethod,
+    Method,
+    Order,
+    OrderLine,
+    ServiceError,
+    Status,
+)
 from .config import ConfigError, ServerConfig
 
 TARGET_ENV = "OMNIROUTE_TARGET"
@@ -106,6 +116,11 @@ def main() -> None:
     help="ATP rules as TOML: inbound shares, default safety stock, status thresholds (env OMNIROUTE_ATP_CONFIG).",
 )
 @click.option(
+    "--routing-config",
+    default=None,
+    help="Routing cost model as TOML (default: routing.toml in --data, else built-in; env OMNIROUTE_ROUTING_CONFIG).",
+)
+@click.option(
     "--state-dir",
     default=None,
     help="Keep the embedded ledger's state in this directory across restarts (env OMNIROUTE_STATE_DIR).",
@@ -133,7 +148,12 @@ def serve(**flags: str | bool | None) -> None:
         except InvalidArgument as err:
             raise click.UsageError(f"--atp-config: {err}") from None
 
-    from .server import ServerError, demo_loader, loader_for, run, with_state_dir
+    from .server import ServerError, demo_loader, loader_for, routing_cost_model, run, with_state_dir
+
+    try:
+        routing_cost_model(config)  # read again at start; checked here so a bad file is a usage error
+    except ServerError as err:
+        raise click.UsageError(f"--routing-config: {err}") from None
 
     console = _err_console()
     loader: Callable[[], Any]
@@ -446,6 +466,163 @@ def feed(
             )
         write_table(df, out)
     _err_console().print(f"wrote {df.height:,} rows to {out}")
+
+
+# ---------------------------------------------------------------------------------------------- route
+def _order_from(
+    spec: dict[str, Any],
+    *,
+    order_id: str | None,
+    channel: str | None,
+    lines: Sequence[str],
+    to: str | None,
+    store: str | None,
+    method: str | None,
+    deliver_by: Any,
+    placed_at: Any,
+    max_shipments: int | None,
+    allow_partial: bool,
+    allow_backorder: bool,
+    exclude: Sequence[str],
+) -> Order:
+    """An Order from a JSON object (the --file), with flags given on the command line winning."""
+    parsed: list[OrderLine] = []
+    for i, ln in enumerate(spec.get("lines", [])):
+        if isinstance(ln, dict):
+            parsed.append(OrderLine(str(ln.get("sku", "")), int(ln.get("quantity", 0)),
+                                    tuple(ln.get("excluded_locations", ()))))  # fmt: skip
+        elif isinstance(ln, list | tuple) and len(ln) == 2:
+            parsed.append(OrderLine(str(ln[0]), int(ln[1])))
+        else:
+            raise click.BadParameter(f"lines[{i}]: expected [sku, quantity] or an object", param_hint="--file")
+    for text in lines:
+        sku, sep, qty = text.rpartition(":")
+        if not sep or not qty.lstrip("-").isdigit():
+            raise click.BadParameter(f"{text!r}: expected SKU:QUANTITY", param_hint="--line")
+        parsed.append(OrderLine(sku, int(qty)))
+    destination: Any = spec.get("destination")
+    if isinstance(destination, dict):
+        destination = destination.get("store") or (destination.get("latitude"), destination.get("longitude"))
+    if to is not None:
+        destination = _point(to)
+    if store is not None:
+        destination = store
+    if destination is None:
+        raise click.UsageError("give the destination: --to LAT,LON or --store ID (or \"destination\" in --file)")
+    if isinstance(destination, list):
+        destination = tuple(destination)
+    when = placed_at or (datetime.fromisoformat(spec["placed_at"]) if spec.get("placed_at") else None)
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    by = deliver_by.date() if deliver_by is not None else None
+    if by is None and spec.get("deliver_by"):
+        by = date.fromisoformat(spec["deliver_by"])
+    chosen = method or spec.get("method") or ("pickup" if isinstance(destination, str) else "standard")
+    return Order(
+        order_id=order_id or spec.get("order_id") or "cli-order",
+        channel=channel or spec.get("channel") or "web",
+        lines=parsed,
+        destination=destination,
+        method=DeliveryMethod(chosen),
+        deliver_by=by,
+        placed_at=when,
+        max_shipments=max_shipments if max_shipments is not None else int(spec.get("max_shipments", 0)),
+        allow_partial=allow_partial or bool(spec.get("allow_partial", False)),
+        allow_backorder=allow_backorder or bool(spec.get("allow_backorder", False)),
+        excluded_locations=tuple(exclude) or tuple(spec.get("excluded_locations", ())),
+    )
+
+
+def _money(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+@main.command()
+@click.option("--file", "spec_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="The order as JSON: order_id, channel, lines [[sku, qty], ...], destination [lat, lon] or a "
+                   "store id, method, deliver_by, placed_at, max_shipments, allow_partial, allow_backorder, "
+                   "excluded_locations. Flags override it.")
+@click.option("--order-id", default=None, help="Order id (default cli-order).")
+@click.option("--channel", default=None, help="Channel (default web).")
+@click.option("--line", "lines", multiple=True, metavar="SKU:QTY", help="An order line (repeatable).")
+@click.option("--to", default=None, metavar="LAT,LON", help="Ship to this point.")
+@click.option("--store", default=None, help="Collect at this store (pickup, curbside).")
+@click.option("--method", type=click.Choice([m.value for m in DeliveryMethod]), default=None,
+              help="Default standard, or pickup with --store.")
+@click.option("--deliver-by", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Hard delivery date.")
+@click.option("--placed-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="The order's time (default now; UTC unless an offset is given).")
+@click.option("--max-shipments", type=int, default=None)
+@click.option("--allow-partial", is_flag=True)
+@click.option("--allow-backorder", is_flag=True)
+@click.option("--exclude", multiple=True, help="A location or group that must not serve the order (repeatable).")
+@click.option("--policy", default="", help="optimal (default), nearest, priority, high_stock, fewest_shipments.")
+@click.option("--hold", is_flag=True, help="Hold the plan (confirmed location holds).")
+@click.option("--reservation-id", default="", help="The order's reservation to hold the plan in (default its id).")
+@click.option("--time-limit", type=float, default=0.0, help="Optimiser time limit, seconds (0: server default).")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@target_option
+def route(
+    spec_file: Path | None,
+    policy: str,
+    hold: bool,
+    reservation_id: str,
+    time_limit: float,
+    timeout: float,
+    target: str,
+    **flags: Any,
+) -> None:
+    """Route one order on a running server: the plan, its cost and why, as a table."""
+    import json
+
+    spec: dict[str, Any] = {}
+    if spec_file is not None:
+        try:
+            spec = json.loads(spec_file.read_text())
+        except (OSError, ValueError) as err:
+            raise click.BadParameter(str(err), param_hint="--file") from None
+        if not isinstance(spec, dict):
+            raise click.BadParameter("expected a JSON object", param_hint="--file")
+    order = _order_from(spec, **flags)
+    with _service_errors(), Client(target, timeout=timeout) as client:
+        routed = client.route_order(
+            order, policy=policy, hold=hold, reservation_id=reservation_id, time_limit_s=time_limit
+        )
+    r = routed.result
+    gap = f", gap {r.gap:.2%}" if r.gap is not None else ""
+    caption = (
+        f"{r.status.value} by {r.solver} in {r.solve_time_s * 1000:.1f} ms{gap}; total {_money(r.total_cost)}"
+        + (f"; {r.candidates.considered} of {r.candidates.pool} candidate locations" if r.candidates else "")
+    )
+    table = Table(title=f"order {r.order_id} / {r.policy}", caption=caption)
+    for col, justify in (("location", "left"), ("lines", "left"), ("ships", "left"), ("arrives", "left"),
+                         ("km", "right"), ("cost", "right")):  # fmt: skip
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for s in r.shipments:
+        table.add_row(
+            s.location,
+            ", ".join(f"{ln.sku} x{ln.quantity}" for ln in s.lines),
+            s.ship_date.isoformat(),
+            s.delivery_date.isoformat(),
+            f"{s.distance_km:.0f}",
+            _money(s.cost.total),
+        )
+    console = Console()
+    console.print(table)
+    for u in r.unfulfilled:
+        console.print(f"[yellow]unfulfilled[/]: {u.sku} {u.missing} of {u.requested} ({u.reason.replace('_', ' ')})")
+    if r.message:
+        console.print(r.message)
+    if r.explanation:
+        console.print(f"why: {r.explanation}")
+    if routed.hold is not None:
+        h = routed.hold
+        again = f" after routing again {h.reroutes} time{'s' if h.reroutes != 1 else ''}" if h.reroutes else ""
+        if h.held and h.reservation is not None:
+            console.print(f"[green]held[/] in {h.reservation.reservation_id}{again}")
+        else:
+            console.print(f"[red]not held[/]: {h.message}")
 
 
 # ---------------------------------------------------------------------------------------------- reconcile

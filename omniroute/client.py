@@ -39,6 +39,8 @@ from .v1 import inventory_pb2 as ipb
 from .v1 import inventory_pb2_grpc as ipb_grpc
 from .v1 import reservation_pb2 as rpb
 from .v1 import reservation_pb2_grpc as rpb_grpc
+from .v1 import routing_pb2 as gpb
+from .v1 import routing_pb2_grpc as gpb_grpc
 
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
 DEFAULT_TIMEOUT_S: Final = 30.0
@@ -495,6 +497,446 @@ def _reservation(m: rpb.Reservation) -> Reservation:
     )
 
 
+# ---------------------------------------------------------------------------------------------- routing
+class DeliveryMethod(StrEnum):
+    """How the shopper gets the order."""
+
+    STANDARD = "standard"
+    EXPRESS = "express"
+    PICKUP = "pickup"
+    CURBSIDE = "curbside"
+    SAME_DAY = "same_day"
+
+
+_DELIVERY_PB: dict[DeliveryMethod, gpb.DeliveryMethod] = {
+    DeliveryMethod.STANDARD: gpb.DELIVERY_STANDARD,
+    DeliveryMethod.EXPRESS: gpb.DELIVERY_EXPRESS,
+    DeliveryMethod.PICKUP: gpb.DELIVERY_PICKUP,
+    DeliveryMethod.CURBSIDE: gpb.DELIVERY_CURBSIDE,
+    DeliveryMethod.SAME_DAY: gpb.DELIVERY_SAME_DAY,
+}
+_DELIVERY_OF_PB: dict[int, DeliveryMethod] = {v: k for k, v in _DELIVERY_PB.items()}
+
+
+class SolveStatus(StrEnum):
+    UNSPECIFIED = "unspecified"
+    OPTIMAL = "optimal"  # proven best
+    FEASIBLE = "feasible"  # a valid plan without a proof (a baseline, a time-out, a joint batch)
+    INFEASIBLE = "infeasible"  # nothing can ship, or only part while the order wants all of it
+
+
+_SOLVE_STATUS_OF_PB: tuple[SolveStatus, ...] = (
+    SolveStatus.UNSPECIFIED,
+    SolveStatus.OPTIMAL,
+    SolveStatus.FEASIBLE,
+    SolveStatus.INFEASIBLE,
+)
+_UNFULFILLED_OF_PB: tuple[str, ...] = (
+    "unspecified",
+    "unknown_sku",
+    "no_stock",
+    "excluded",
+    "deliver_by",
+    "capacity",
+    "max_shipments",
+)
+
+
+class RejectReason(StrEnum):
+    NOT_FOUND = "not_found"  # searched, not on the shelf: recorded as a count of 0
+    DAMAGED = "damaged"  # not sellable: the units leave sellable stock
+    MISMATCH = "mismatch"  # not what the record says: the store is excluded, stock left for a count
+
+
+_REJECT_PB: dict[RejectReason, gpb.RejectReason] = {
+    RejectReason.NOT_FOUND: gpb.NOT_FOUND,
+    RejectReason.DAMAGED: gpb.DAMAGED,
+    RejectReason.MISMATCH: gpb.MISMATCH,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    sku: str
+    quantity: int
+    # locations or groups that must not serve this line
+    excluded_locations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order to route. `destination` is a (latitude, longitude) point to ship to, or a store id to
+    collect from (pickup, curbside). A line may be a plain (sku, quantity) pair. `max_shipments` 0: no
+    limit."""
+
+    order_id: str
+    channel: str
+    lines: Sequence[OrderLine | tuple[str, int]]
+    destination: tuple[float, float] | str
+    method: DeliveryMethod | str = DeliveryMethod.STANDARD
+    deliver_by: date | None = None
+    placed_at: datetime | None = None
+    max_shipments: int = 0
+    allow_partial: bool = False
+    allow_backorder: bool = False
+    excluded_locations: tuple[str, ...] = ()
+
+    def to_pb(self) -> gpb.Order:
+        out = gpb.Order(
+            order_id=self.order_id,
+            channel=self.channel,
+            method=_DELIVERY_PB[DeliveryMethod(self.method)],
+            options=gpb.RoutingOptions(
+                max_shipments=self.max_shipments,
+                allow_partial=self.allow_partial,
+                allow_backorder=self.allow_backorder,
+                excluded_locations=self.excluded_locations,
+            ),
+        )
+        for ln in self.lines:
+            if isinstance(ln, OrderLine):
+                out.lines.add(sku=ln.sku, quantity=ln.quantity, excluded_locations=ln.excluded_locations)
+            else:
+                out.lines.add(sku=ln[0], quantity=ln[1])
+        if isinstance(self.destination, str):
+            out.destination.store = self.destination
+        else:
+            lat, lon = self.destination
+            out.destination.point.CopyFrom(cpb.Point(latitude=lat, longitude=lon))
+        if self.deliver_by is not None:
+            d = self.deliver_by
+            out.deliver_by.CopyFrom(cpb.Date(year=d.year, month=d.month, day=d.day))
+        if self.placed_at is not None:
+            out.placed_at.FromDatetime(self.placed_at.astimezone(UTC))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    """Cents."""
+
+    parcel: int
+    weight: int
+    handling: int
+    protection: int
+    extra_shipment: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentLine:
+    line: int  # index into the order's lines
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    location: str
+    lines: tuple[ShipmentLine, ...]
+    ship_date: date  # leaves the location (pickup and curbside: ready at the store)
+    delivery_date: date
+    distance_km: float
+    cost: CostBreakdown
+
+
+@dataclass(frozen=True, slots=True)
+class UnfulfilledLine:
+    line: int
+    sku: str
+    requested: int
+    missing: int
+    reason: str  # unknown_sku, no_stock, excluded, deliver_by, capacity, max_shipments
+    backordered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    locations: tuple[str, ...]
+    extra_cost: int | None  # cents more than the chosen plan; None: it could not serve the order
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateStats:
+    pool: int
+    usable: int
+    considered: int
+    exact: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingResult:
+    order_id: str
+    policy: str
+    status: SolveStatus
+    shipments: tuple[Shipment, ...]
+    unfulfilled: tuple[UnfulfilledLine, ...]
+    cost: CostBreakdown
+    solver: str
+    solve_time_s: float
+    gap: float | None
+    timed_out: bool
+    candidates: CandidateStats | None
+    alternatives: tuple[Alternative, ...]
+    explanation: str
+    message: str
+    sequence: int
+
+    @property
+    def total_cost(self) -> int:
+        return self.cost.total
+
+    def shipped(self) -> dict[tuple[str, str], int]:
+        """Units per (location, SKU)."""
+        out: dict[tuple[str, str], int] = {}
+        for s in self.shipments:
+            for ln in s.lines:
+                out[(s.location, ln.sku)] = out.get((s.location, ln.sku), 0) + ln.quantity
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class HoldOutcome:
+    held: bool  # `reservation` holds exactly the plan's units of the order's SKUs
+    reservation: Reservation | None
+    reroutes: int  # times another order took planned stock first and the order was routed again
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedOrder:
+    result: RoutingResult
+    hold: HoldOutcome | None  # None unless the call asked to hold
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A store's refusal of units of a line; `quantity` 0: every unit of the SKU it holds for the order."""
+
+    location: str
+    sku: str
+    reason: RejectReason | str
+    quantity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StockConsequence:
+    """A stock event recorded for a rejection, and the ledger's outcome of it."""
+
+    event_id: str
+    type: str  # cycle_count | adjustment
+    location: str
+    sku: str
+    quantity: int
+    occurred_at: datetime
+    outcome: Outcome
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class RerouteResult:
+    released: tuple[LineQuantity, ...]
+    stock_events: tuple[StockConsequence, ...]
+    result: RoutingResult  # the route of what was left
+    hold: HoldOutcome | None  # the new plan's hold, in its own reservation
+    reservation: Reservation  # the rejecting reservation after the release
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTotals:
+    orders: int
+    orders_shipped: int
+    orders_infeasible: int
+    cost: int
+    shipments: int
+    extra_shipments: int
+    units_requested: int
+    units_shipped: int
+    units_unfulfilled: int
+
+
+@dataclass(frozen=True, slots=True)
+class SequentialRouting:
+    policy: str
+    totals: BatchTotals
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRouting:
+    results: tuple[RoutingResult, ...]
+    totals: BatchTotals
+    status: SolveStatus
+    solver: str
+    solver_status: str
+    bound: float | None
+    gap: float | None
+    timed_out: bool
+    solve_time_s: float
+    sequential: tuple[SequentialRouting, ...]
+    message: str
+    sequence: int
+
+    def sequential_by(self, policy: str) -> SequentialRouting | None:
+        return next((s for s in self.sequential if s.policy == policy), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ShipOption:
+    method: DeliveryMethod
+    available: bool
+    delivery_date: date | None  # the earliest date
+    cost: int  # cents: the cheapest plan arriving by that date
+    shipments: int
+    single_parcel: bool
+    partial: bool
+    missing: tuple[UnfulfilledLine, ...]
+    locations: tuple[str, ...]
+    reason: str  # why it is unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOption:
+    method: DeliveryMethod
+    store: str
+    name: str
+    distance_km: float
+    ready_date: date
+    ready_at: datetime
+    cost: int
+    partial: bool
+    missing: tuple[UnfulfilledLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentQuote:
+    ship: tuple[ShipOption, ...]
+    stores: tuple[StoreOption, ...]  # pickup stores nearest first, then curbside stores
+    unknown_skus: tuple[str, ...]
+    sequence: int
+
+    def option(self, method: DeliveryMethod | str) -> ShipOption:
+        m = DeliveryMethod(method)
+        for o in self.ship:
+            if o.method is m:
+                return o
+        raise KeyError(m.value)
+
+    def stores_for(self, method: DeliveryMethod | str) -> tuple[StoreOption, ...]:
+        m = DeliveryMethod(method)
+        return tuple(s for s in self.stores if s.method is m)
+
+
+def _solve_status(n: int) -> SolveStatus:
+    return _SOLVE_STATUS_OF_PB[n] if 0 <= n < len(_SOLVE_STATUS_OF_PB) else SolveStatus.UNSPECIFIED
+
+
+def _date(d: cpb.Date) -> date:
+    return date(d.year, d.month, d.day)
+
+
+def _cost(c: gpb.CostBreakdown) -> CostBreakdown:
+    return CostBreakdown(c.parcel, c.weight, c.handling, c.protection, c.extra_shipment, c.total)
+
+
+def _unfulfilled(u: gpb.UnfulfilledLine) -> UnfulfilledLine:
+    reason = _UNFULFILLED_OF_PB[u.reason] if 0 <= u.reason < len(_UNFULFILLED_OF_PB) else "unspecified"
+    return UnfulfilledLine(u.line, u.sku, u.requested, u.missing, reason, u.backordered)
+
+
+def _routing_result(m: gpb.RoutingResult) -> RoutingResult:
+    k = m.candidates
+    return RoutingResult(
+        order_id=m.order_id,
+        policy=m.policy,
+        status=_solve_status(m.status),
+        shipments=tuple(
+            Shipment(
+                s.location,
+                tuple(ShipmentLine(ln.line, ln.sku, ln.quantity) for ln in s.lines),
+                _date(s.ship_date),
+                _date(s.delivery_date),
+                s.distance_km,
+                _cost(s.cost),
+            )
+            for s in m.shipments
+        ),
+        unfulfilled=tuple(_unfulfilled(u) for u in m.unfulfilled),
+        cost=_cost(m.cost),
+        solver=m.solver,
+        solve_time_s=m.solve_time_seconds,
+        gap=m.gap if m.HasField("gap") else None,
+        timed_out=m.timed_out,
+        candidates=(
+            CandidateStats(k.pool, k.usable, k.considered, k.exact, k.note) if m.HasField("candidates") else None
+        ),
+        alternatives=tuple(
+            Alternative(tuple(a.locations), a.extra_cost if a.HasField("extra_cost") else None, a.reason)
+            for a in m.alternatives
+        ),
+        explanation=m.explanation,
+        message=m.message,
+        sequence=m.sequence,
+    )
+
+
+def _hold(m: gpb.HoldOutcome) -> HoldOutcome:
+    return HoldOutcome(
+        held=m.held,
+        reservation=_reservation(m.reservation) if m.HasField("reservation") else None,
+        reroutes=m.reroutes,
+        message=m.message,
+    )
+
+
+def _totals(t: gpb.BatchTotals) -> BatchTotals:
+    return BatchTotals(
+        t.orders,
+        t.orders_shipped,
+        t.orders_infeasible,
+        t.cost,
+        t.shipments,
+        t.extra_shipments,
+        t.units_requested,
+        t.units_shipped,
+        t.units_unfulfilled,
+    )
+
+
+def _ship_option(o: gpb.ShipOption) -> ShipOption:
+    return ShipOption(
+        method=_DELIVERY_OF_PB.get(o.method, DeliveryMethod.STANDARD),
+        available=o.available,
+        delivery_date=_date(o.delivery_date) if o.HasField("delivery_date") else None,
+        cost=o.cost,
+        shipments=o.shipments,
+        single_parcel=o.single_parcel,
+        partial=o.partial,
+        missing=tuple(_unfulfilled(u) for u in o.missing),
+        locations=tuple(o.locations),
+        reason=o.reason,
+    )
+
+
+def _store_option(s: gpb.StoreOption) -> StoreOption:
+    return StoreOption(
+        method=_DELIVERY_OF_PB.get(s.method, DeliveryMethod.PICKUP),
+        store=s.store,
+        name=s.name,
+        distance_km=s.distance_km,
+        ready_date=_date(s.ready_date),
+        ready_at=_datetime(s.ready_at),
+        cost=s.cost,
+        partial=s.partial,
+        missing=tuple(_unfulfilled(u) for u in s.missing),
+    )
+
+
+_EVENT_TYPE_NAMES: dict[int, str] = {ipb.CYCLE_COUNT: "cycle_count", ipb.ADJUSTMENT: "adjustment"}
+
+
 # ---------------------------------------------------------------------------------------------- errors
 @dataclass(frozen=True, slots=True)
 class Shortfall:
@@ -647,6 +1089,7 @@ class _Stubs:
     health: health_pb2_grpc.HealthStub
     reservation: rpb_grpc.ReservationServiceStub
     admin: rpb_grpc.AdminServiceStub
+    routing: gpb_grpc.RoutingServiceStub
 
 
 class Client:
@@ -673,6 +1116,7 @@ class Client:
             health_pb2_grpc.HealthStub(self._channel),
             rpb_grpc.ReservationServiceStub(self._channel),
             rpb_grpc.AdminServiceStub(self._channel),
+            gpb_grpc.RoutingServiceStub(self._channel),
         )
 
     # -------------------------------------------------------------- plumbing
@@ -1041,6 +1485,140 @@ class Client:
             ),
             positions_checked=m.positions_checked,
             reservations_checked=m.reservations_checked,
+            sequence=m.sequence,
+        )
+
+    # -------------------------------------------------------------- routing
+    def route_order(
+        self,
+        order: Order,
+        *,
+        policy: str = "",
+        hold: bool = False,
+        reservation_id: str = "",
+        time_limit_s: float = 0.0,
+        timeout: float | None = None,
+    ) -> RoutedOrder:
+        """Route one order (policy "" means optimal). With `hold`, the plan is held as confirmed location
+        holds: in `reservation_id` (the cart's reservation, whose group and network lines move to the
+        plan's locations) or, without one, in a reservation named by the order id. Not enough stock is an
+        answer (status INFEASIBLE, unfulfilled lines with reasons), not an error."""
+        req = gpb.RouteOrderRequest(
+            order=order.to_pb(),
+            policy=policy,
+            hold=hold,
+            reservation_id=reservation_id,
+            time_limit_seconds=time_limit_s,
+        )
+        m = self._call(self._stubs.routing.RouteOrder, req, timeout)
+        return RoutedOrder(_routing_result(m.result), _hold(m.hold) if m.HasField("hold") else None)
+
+    def route_orders(
+        self, orders: Sequence[Order], *, policy: str = "", time_limit_s: float = 0.0, timeout: float | None = None
+    ) -> BatchRouting:
+        """Route a batch jointly (shared stock and capacity); the batch routed in sequence is in
+        `sequential` for comparison."""
+        req = gpb.RouteOrdersRequest(
+            orders=[o.to_pb() for o in orders], policy=policy, time_limit_seconds=time_limit_s
+        )
+        m = self._call(self._stubs.routing.RouteOrders, req, timeout)
+        return BatchRouting(
+            results=tuple(_routing_result(r) for r in m.results),
+            totals=_totals(m.totals),
+            status=_solve_status(m.status),
+            solver=m.solver,
+            solver_status=m.solver_status,
+            bound=m.bound if m.HasField("bound") else None,
+            gap=m.gap if m.HasField("gap") else None,
+            timed_out=m.timed_out,
+            solve_time_s=m.solve_time_seconds,
+            sequential=tuple(SequentialRouting(s.policy, _totals(s.totals), s.seconds) for s in m.sequential),
+            message=m.message,
+            sequence=m.sequence,
+        )
+
+    def reroute(
+        self,
+        order: Order,
+        rejections: Sequence[Rejection],
+        *,
+        reservation_id: str = "",
+        operation_id: str = "",
+        rejected_at: datetime | None = None,
+        policy: str = "",
+        time_limit_s: float = 0.0,
+        timeout: float | None = None,
+    ) -> RerouteResult:
+        """A store rejected lines of `order`: release its holds of them (in `reservation_id`, default the
+        order id), record the stock consequence of each reason, route the rejected units elsewhere and
+        hold the new plan in a reservation of its own."""
+        req = gpb.RerouteRequest(
+            order=order.to_pb(),
+            reservation_id=reservation_id,
+            rejections=[
+                gpb.Rejection(
+                    location=r.location, sku=r.sku, quantity=r.quantity, reason=_REJECT_PB[RejectReason(r.reason)]
+                )
+                for r in rejections
+            ],
+            operation_id=operation_id,
+            policy=policy,
+            time_limit_seconds=time_limit_s,
+        )
+        if rejected_at is not None:
+            req.rejected_at.FromDatetime(rejected_at.astimezone(UTC))
+        m = self._call(self._stubs.routing.Reroute, req, timeout)
+        return RerouteResult(
+            released=tuple(LineQuantity(lq.sku, lq.place, lq.quantity) for lq in m.released),
+            stock_events=tuple(
+                StockConsequence(
+                    c.event.event_id,
+                    _EVENT_TYPE_NAMES.get(c.event.type, "unspecified"),
+                    c.event.location,
+                    c.event.sku,
+                    c.event.quantity,
+                    _datetime(c.event.occurred_at),
+                    _OUTCOME_OF_PB[c.outcome] if 0 <= c.outcome < len(_OUTCOME_OF_PB) else Outcome.UNSPECIFIED,
+                    c.note,
+                )
+                for c in m.stock_events
+            ),
+            result=_routing_result(m.result),
+            hold=_hold(m.hold) if m.HasField("hold") else None,
+            reservation=_reservation(m.reservation),
+        )
+
+    def quote_fulfillment_options(
+        self,
+        lines: Sequence[tuple[str, int]],
+        destination: tuple[float, float],
+        *,
+        channel: str,
+        at: datetime | None = None,
+        methods: Sequence[DeliveryMethod | str] = (),
+        max_stores: int = 0,
+        store_radius_km: float = 0.0,
+        timeout: float | None = None,
+    ) -> FulfillmentQuote:
+        """Every way to receive a cart at `destination` (lat, lon): per ship service level the earliest
+        delivery date, its cost and whether it is one parcel; the nearest stores for pickup and curbside
+        with their ready times (defaults: 3 stores within 50 km). Unknown SKUs are flagged, not errors."""
+        lat, lon = destination
+        req = gpb.QuoteFulfillmentOptionsRequest(
+            channel=channel,
+            lines=[cpb.CartLine(sku=s, quantity=q) for s, q in lines],
+            destination=cpb.Point(latitude=lat, longitude=lon),
+            methods=[_DELIVERY_PB[DeliveryMethod(m)] for m in methods],
+            max_stores=max_stores,
+            store_radius_km=store_radius_km,
+        )
+        if at is not None:
+            req.at.FromDatetime(at.astimezone(UTC))
+        m = self._call(self._stubs.routing.QuoteFulfillmentOptions, req, timeout)
+        return FulfillmentQuote(
+            ship=tuple(_ship_option(o) for o in m.ship_options),
+            stores=tuple(_store_option(s) for s in m.store_options),
+            unknown_skus=tuple(m.unknown_skus),
             sequence=m.sequence,
         )
 

@@ -49,6 +49,9 @@ class ServerConfig:
     # ATP rules (inbound shares, default safety stock, status thresholds) as TOML; overrides a snapshot's
     # own atp.toml. None: the snapshot's, else the defaults.
     atp_config: Path | None = None
+    # The routing cost model as TOML (router/network.py, README "Routing"); None: the --data directory's
+    # routing.toml when it has one, else the defaults.
+    routing_config: Path | None = None
     # The embedded ledger's state directory (a journal of every write plus checkpoints): its state then
     # survives restarts. None: the state lives in memory only.
     state_dir: Path | None = None
@@ -195,6 +198,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "redis_url": _text,
     "redis_prefix": _text,
     "atp_config": _path,
+    "routing_config": _path,
     "state_dir": _path,
     "state_fsync": _bool,
 }

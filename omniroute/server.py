@@ -42,12 +42,15 @@ from grpc_reflection.v1alpha import reflection
 
 from availability.ledger import Ledger
 from availability.model import AtpConfig, Snapshot
+from router import CostModel
+from router import warm_up as router_warm_up
 
 from .config import ServerConfig
 from .runtime import Runtime
 from .servicers import AvailabilityServicer, DiagnosticsServicer, InventoryServicer
 from .servicers.admin import AdminServicer
 from .servicers.reservation import ReservationServicer
+from .servicers.routing import RoutingServicer
 from .v1 import (
     availability_pb2,
     availability_pb2_grpc,
@@ -57,6 +60,8 @@ from .v1 import (
     inventory_pb2_grpc,
     reservation_pb2,
     reservation_pb2_grpc,
+    routing_pb2,
+    routing_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,7 @@ SERVICE_NAMES: tuple[str, ...] = (
     diagnostics_pb2.DESCRIPTOR.services_by_name["DiagnosticsService"].full_name,
     reservation_pb2.DESCRIPTOR.services_by_name["ReservationService"].full_name,
     reservation_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name,
 )
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 # Services that answer from this replica's read model: while the ledger is out of reach they stay SERVING
@@ -232,6 +238,22 @@ def loader_for(config: ServerConfig, atp: AtpConfig | None = None) -> LedgerLoad
     return with_state_dir(config, demo_loader(config.demo_size, config.demo_seed, atp=atp))
 
 
+def routing_cost_model(config: ServerConfig) -> CostModel:
+    """The routing cost model: --routing-config, else the --data directory's routing.toml, else the
+    defaults. Read at start-up, so a bad file stops the server with the file and key named."""
+    from availability.errors import InvalidArgument
+    from router import cost_model_for_snapshot, load_cost_model
+
+    try:
+        if config.routing_config is not None:
+            return load_cost_model(config.routing_config)
+        if config.data_dir is not None:
+            return cost_model_for_snapshot(config.data_dir)
+    except InvalidArgument as err:
+        raise ServerError(f"routing cost model: {err}") from None
+    return CostModel()
+
+
 class OmnirouteServer:
     """One gRPC server over one ledger. `start()` listens at once and reports NOT_SERVING until the
     ledger is loaded (on a worker thread), then SERVING; `stop()` drains."""
@@ -278,6 +300,7 @@ class OmnirouteServer:
         diagnostics_pb2_grpc.add_DiagnosticsServiceServicer_to_server(DiagnosticsServicer(rt), server)
         reservation_pb2_grpc.add_ReservationServiceServicer_to_server(ReservationServicer(rt), server)
         reservation_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(rt), server)
+        routing_pb2_grpc.add_RoutingServiceServicer_to_server(RoutingServicer(rt, routing_cost_model(cfg)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -325,6 +348,7 @@ class OmnirouteServer:
         started = time.perf_counter()
         # compile (or load from numba's cache) every kernel before the first request can pay for it
         await asyncio.to_thread(_kernels.warm_up)
+        await asyncio.to_thread(router_warm_up)
         ledger = await asyncio.to_thread(self._load)
         self.runtime.attach(ledger)
         stale = ledger.stale

@@ -35,6 +35,7 @@ def test_the_write_services_need_the_ledger_and_the_read_services_do_not() -> No
         "omniroute.v1.InventoryService",
         "omniroute.v1.ReservationService",
         "omniroute.v1.AdminService",
+        "omniroute.v1.RoutingService",  # holds plans: it needs the ledger
     } == WRITE_SERVICES
     assert health_statuses(stale=False) == dict.fromkeys(("", *SERVICE_NAMES), SERVING)
     down = health_statuses(stale=True)
