@@ -40,7 +40,7 @@ from omniroute.v1 import common_pb2 as cpb
 from omniroute.v1 import routing_pb2 as pb
 from omniroute.v1 import routing_pb2_grpc as pb_grpc
 
-from .fixtures import ServerThread, tiny_ledger
+from .fixtures import ServerThread, tiny_ledger, with_config
 
 BOSTON = (42.3601, -71.0589)
 PLACED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -508,3 +508,34 @@ def test_routing_service_is_healthy_and_listed_by_reflection(server: ServerThrea
         assert "omniroute.v1.RoutingService" in names
     finally:
         channel.close()
+
+
+# ---------------------------------------------------------------------------------------------- cost model
+def test_the_cost_model_comes_from_routing_config_else_the_data_directory(tmp_path: Any) -> None:
+    from omniroute.config import ServerConfig
+    from omniroute.server import ServerError, routing_cost_model
+    from router import CostModel
+
+    assert routing_cost_model(ServerConfig(port=0)) == CostModel()
+    flat = tmp_path / "flat.toml"
+    flat.write_text("[parcel]\nzone_cost = [1000, 1000, 1000, 1000, 1000, 1000, 1000]\n")
+    assert routing_cost_model(ServerConfig(port=0, routing_config=flat)).parcel.zone_cost == (1000,) * 7
+    data = tmp_path / "snapshot"
+    data.mkdir()
+    (data / "routing.toml").write_text("[shipments]\nextra_shipment_cost = 900\n")
+    assert routing_cost_model(ServerConfig(port=0, data_dir=data)).extra_shipment_cost == 900
+    assert routing_cost_model(ServerConfig(port=0, data_dir=data, routing_config=flat)).extra_shipment_cost == 500
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[parcel]\nzone_cost = [1, 2]\n")
+    with pytest.raises(ServerError, match=r"parcel\.zone_cost"):
+        routing_cost_model(ServerConfig(port=0, routing_config=bad))
+    result = CliRunner().invoke(main, ["serve", "--port", "0", "--routing-config", str(bad)])
+    assert result.exit_code == 2 and "--routing-config" in result.output and "parcel.zone_cost" in result.output
+
+    srv = ServerThread(with_config(routing_config=flat)).start()
+    try:
+        with Client(srv.target) as c:
+            r = c.route_order(order(("SKU-5", 1))).result
+            assert r.shipments[0].cost.parcel == 1000  # the file's flat rate, not the default 600
+    finally:
+        srv.stop()
