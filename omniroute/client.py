@@ -1499,10 +1499,11 @@ class Client:
         time_limit_s: float = 0.0,
         timeout: float | None = None,
     ) -> RoutedOrder:
-        """Route one order (policy "" means optimal). With `hold`, the plan is held as confirmed location
-        holds: in `reservation_id` (the cart's reservation, whose group and network lines move to the
-        plan's locations) or, without one, in a reservation named by the order id. Not enough stock is an
-        answer (status INFEASIBLE, unfulfilled lines with reasons), not an error."""
+        """Route one order (policy "" means optimal). The holds of `reservation_id` (the cart's) count as
+        available to the order. With `hold`, the plan is held as confirmed location holds: in that
+        reservation (its group and network lines move to the plan's locations) or, without one, in a
+        reservation named by the order id. Not enough stock is an answer (status INFEASIBLE, unfulfilled
+        lines with reasons), not an error."""
         req = gpb.RouteOrderRequest(
             order=order.to_pb(),
             policy=policy,

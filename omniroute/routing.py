@@ -135,7 +135,13 @@ class OrderRouter:
     ) -> RouteOutcome:
         get_policy(policy)  # a bad name fails before any work
         if not hold:
-            problem = build_problem(self.ledger.store, order, cost_model=self.cost_model)
+            # a named reservation (the cart's) counts for its order even when the plan is not held
+            own: list[tuple[str, str, int]] = []
+            if reservation_id:
+                cart = self.ledger.get_reservation(check_id("reservation_id", reservation_id))
+                _check_usable(cart, order)
+                own = _own_holds(cart, {ln.sku for ln in order.lines})
+            problem = build_problem(self.ledger.store, order, cost_model=self.cost_model, own_holds=own)
             return RouteOutcome(route(problem, policy=policy, time_limit_s=time_limit_s, seed=seed), None)
         rid = check_id("reservation_id", reservation_id) if reservation_id else order.order_id
         existing = self._reservation(rid, must_exist=bool(reservation_id))

@@ -243,6 +243,9 @@ def test_a_cart_network_hold_becomes_location_holds_and_the_rest_is_released(cli
     # yet the order that owns the hold routes to it
     client.reserve("cart-9", "web", [("SKU-5", 7), ("SKU-1", 2)])
     assert client.get_availability(["SKU-5"], channel="web")["SKU-5"] == 0
+    assert client.route_order(order(("SKU-5", 5))).result.status is SolveStatus.INFEASIBLE  # anyone else's
+    peek = client.route_order(order(("SKU-5", 5)), reservation_id="cart-9")  # its own: a plan, nothing held
+    assert peek.hold is None and peek.result.shipped() == {("DC-EAST", "SKU-5"): 5}
     routed = client.route_order(order(("SKU-5", 5), ("SKU-1", 2)), hold=True, reservation_id="cart-9")
     assert routed.result.shipped() == {("DC-EAST", "SKU-5"): 5, ("DC-EAST", "SKU-1"): 2}
     assert routed.hold is not None and routed.hold.held
