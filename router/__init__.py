@@ -3,11 +3,17 @@
     problem = build_problem(store, order, cost_model=cost_model)   # candidates from the ATP arrays
     result = solve(problem, time_limit_s=0.5, seed=0)                # the OR-Tools optimiser
     result = route(problem, policy="fewest_shipments")               # or any registered policy
+    batch = solve_batch(store, orders, time_limit_s=10)              # a wave of orders, jointly
 
 This library never imports gRPC or the `omniroute` application.
 """
 
 from ._kernels import warm_up as warm_up
+from .batch import BatchModelStats as BatchModelStats
+from .batch import BatchResult as BatchResult
+from .batch import BatchTotals as BatchTotals
+from .batch import SequentialRouting as SequentialRouting
+from .batch import solve_batch as solve_batch
 from .candidates import Bounds as Bounds
 from .candidates import RoutingProblem as RoutingProblem
 from .candidates import Selection as Selection

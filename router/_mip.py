@@ -1,0 +1,236 @@
+"""A mixed-integer model held as numpy arrays, solved by HiGHS through OR-Tools MathOpt. Private: the batch
+router (router/batch.py) builds its joint model with `ModelBuilder` and solves it with `solve_model`.
+
+Why not the `mathopt.Model` Python API: it makes a Python object per variable and per constraint, and
+parses the solution into a dict keyed by them; on a 1,000-order batch (about 60,000 variables) that
+alone took longer than HiGHS. Here the ModelProto is filled from arrays in bulk and handed to MathOpt's
+solver binding (the call `mathopt.solve` itself makes), and the solution is read back as an array.
+
+Why HiGHS (measured on the batches of benchmarks/bench_batch.py, see README "Batch routing"): its LP
+relaxation of this model is tight, its bound proves the plans within a fraction of a percent, and it
+takes a full solution as a hint. CP-SAT with two workers ended worse than greedy on a 500-order batch;
+`pywraplp` with HiGHS returned no solution at its time limit (ortools 9.15).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from ortools.math_opt import callback_pb2, model_parameters_pb2, model_pb2, parameters_pb2, result_pb2
+from ortools.math_opt.core.python import solver as mathopt_solver
+from ortools.math_opt.python import mathopt
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+BOOL = npt.NDArray[np.bool_]
+INF = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class LinearModel:
+    """min obj . v + offset  s.t.  row_lb <= A v <= row_ub,  lb <= v <= ub,  v integer where `integer`.
+    A as (row, col, coef) triplets; `hint` a full solution to start from (or None)."""
+
+    lb: F64
+    ub: F64
+    integer: BOOL
+    obj: F64
+    offset: float
+    row_lb: F64
+    row_ub: F64
+    rows: I64
+    cols: I64
+    coefs: F64
+    hint: F64 | None
+
+    @property
+    def variables(self) -> int:
+        return int(self.lb.shape[0])
+
+    @property
+    def constraints(self) -> int:
+        return int(self.row_lb.shape[0])
+
+    def objective(self, values: F64) -> float:
+        return float(self.obj @ values) + self.offset
+
+    def violation(self, values: F64) -> float:
+        """The largest violation of a bound or a row by these values (0.0: feasible)."""
+        worst = float(max(np.max(self.lb - values, initial=0.0), np.max(values - self.ub, initial=0.0)))
+        act = np.bincount(self.rows, weights=self.coefs * values[self.cols], minlength=self.constraints)
+        worst = max(worst, float(np.max(self.row_lb - act, initial=0.0)), float(np.max(act - self.row_ub, initial=0.0)))
+        frac = np.abs(values - np.rint(values))[self.integer]
+        return max(worst, float(np.max(frac, initial=0.0)))
+
+
+class ModelBuilder:
+    """Variables and rows added in blocks of arrays; `build` concatenates them once."""
+
+    def __init__(self) -> None:
+        self._n_vars = 0
+        self._n_rows = 0
+        self._vars: list[tuple[F64, F64, BOOL, F64, F64]] = []
+        self._row_bounds: list[tuple[F64, F64]] = []
+        self._triplets: list[tuple[I64, I64, F64]] = []
+
+    def add_variables(self, lb: npt.ArrayLike, ub: npt.ArrayLike, *, integer: bool, obj: npt.ArrayLike,
+                      hint: npt.ArrayLike) -> I64:  # fmt: skip
+        """Ids of new variables (one per entry of `ub`; scalars broadcast)."""
+        ub_a = np.atleast_1d(np.asarray(ub, dtype=np.float64))
+        n = ub_a.shape[0]
+        lb_a = np.broadcast_to(np.asarray(lb, dtype=np.float64), (n,))
+        obj_a = np.broadcast_to(np.asarray(obj, dtype=np.float64), (n,))
+        hint_a = np.broadcast_to(np.asarray(hint, dtype=np.float64), (n,))
+        self._vars.append((lb_a, ub_a, np.full(n, integer), obj_a, hint_a))
+        ids = np.arange(self._n_vars, self._n_vars + n, dtype=np.int64)
+        self._n_vars += n
+        return ids
+
+    def add_rows(self, lb: npt.ArrayLike, ub: npt.ArrayLike) -> I64:
+        lb_a = np.atleast_1d(np.asarray(lb, dtype=np.float64))
+        ub_a = np.broadcast_to(np.asarray(ub, dtype=np.float64), lb_a.shape)
+        ids = np.arange(self._n_rows, self._n_rows + lb_a.shape[0], dtype=np.int64)
+        self._row_bounds.append((lb_a, ub_a))
+        self._n_rows += lb_a.shape[0]
+        return ids
+
+    def add_coefficients(self, rows: npt.ArrayLike, cols: npt.ArrayLike, coefs: npt.ArrayLike) -> None:
+        r = np.asarray(rows, dtype=np.int64).reshape(-1)
+        self._triplets.append(
+            (r, np.asarray(cols, dtype=np.int64).reshape(-1), np.broadcast_to(np.asarray(coefs, np.float64), r.shape))
+        )
+
+    def build(self, *, offset: float, with_hint: bool) -> LinearModel:
+        def cat(parts: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+        def column(i: int, dtype: type) -> npt.NDArray[Any]:
+            return cat([block[i] for block in self._vars], dtype)
+
+        return LinearModel(
+            lb=column(0, np.float64),
+            ub=column(1, np.float64),
+            integer=column(2, np.bool_),
+            obj=column(3, np.float64),
+            offset=offset,
+            row_lb=cat([lb for lb, _ in self._row_bounds], np.float64),
+            row_ub=cat([ub for _, ub in self._row_bounds], np.float64),
+            rows=cat([t[0] for t in self._triplets], np.int64),
+            cols=cat([t[1] for t in self._triplets], np.int64),
+            coefs=cat([t[2] for t in self._triplets], np.float64),
+            hint=column(4, np.float64) if with_hint else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    values: F64 | None  # None: no feasible solution found
+    objective: float | None  # of `values`, as the solver reports it
+    bound: float | None  # the solver's proven lower bound on the objective (None: none)
+    optimal: bool  # proven optimal within the relative gap tolerance
+    timed_out: bool
+    status: str  # the solver's termination, in words
+    time_s: float
+    nodes: int
+
+
+_REASONS = {
+    result_pb2.TERMINATION_REASON_OPTIMAL: "optimal",
+    result_pb2.TERMINATION_REASON_FEASIBLE: "feasible",
+    result_pb2.TERMINATION_REASON_NO_SOLUTION_FOUND: "no solution found",
+    result_pb2.TERMINATION_REASON_INFEASIBLE: "infeasible",
+    result_pb2.TERMINATION_REASON_UNBOUNDED: "unbounded",
+    result_pb2.TERMINATION_REASON_INFEASIBLE_OR_UNBOUNDED: "infeasible or unbounded",
+    result_pb2.TERMINATION_REASON_IMPRECISE: "imprecise",
+    result_pb2.TERMINATION_REASON_NUMERICAL_ERROR: "numerical error",
+    result_pb2.TERMINATION_REASON_OTHER_ERROR: "error",
+}
+
+
+def to_proto(model: LinearModel, *, relax: bool = False) -> model_pb2.ModelProto:
+    proto = model_pb2.ModelProto()
+    n = model.variables
+    v = proto.variables
+    v.ids.extend(range(n))
+    v.lower_bounds.extend(model.lb.tolist())
+    v.upper_bounds.extend(model.ub.tolist())
+    v.integers.extend([False] * n if relax else model.integer.tolist())
+    obj = proto.objective
+    obj.maximize = False
+    obj.offset = model.offset
+    nz = np.flatnonzero(model.obj)
+    obj.linear_coefficients.ids.extend(nz.tolist())
+    obj.linear_coefficients.values.extend(model.obj[nz].tolist())
+    c = proto.linear_constraints
+    c.ids.extend(range(model.constraints))
+    c.lower_bounds.extend(model.row_lb.tolist())
+    c.upper_bounds.extend(model.row_ub.tolist())
+    order = np.lexsort((model.cols, model.rows))  # MathOpt wants the matrix sorted by (row, column)
+    a = proto.linear_constraint_matrix
+    a.row_ids.extend(model.rows[order].tolist())
+    a.column_ids.extend(model.cols[order].tolist())
+    a.coefficients.extend(model.coefs[order].tolist())
+    return proto
+
+
+def solve_model(
+    model: LinearModel,
+    *,
+    time_limit_s: float,
+    seed: int,
+    relative_gap: float,
+    relax: bool = False,
+    log: bool = False,
+) -> Solution:
+    """HiGHS on the model (or on its LP relaxation), from the hint when the model has one. HiGHS's own
+    thread count can only be set through its globals, so it runs with its defaults."""
+    started = time.perf_counter()
+    proto = to_proto(model, relax=relax)
+    params = parameters_pb2.SolveParametersProto()
+    params.time_limit.FromTimedelta(timedelta(seconds=max(0.01, time_limit_s)))
+    params.random_seed = seed
+    params.enable_output = log  # HiGHS's log goes to stdout: for investigations only
+    if not relax:
+        params.relative_gap_tolerance = relative_gap
+    model_params = model_parameters_pb2.ModelSolveParametersProto()
+    if model.hint is not None and not relax:
+        hint = model_params.solution_hints.add()
+        hint.variable_values.ids.extend(range(model.variables))
+        hint.variable_values.values.extend(model.hint.tolist())
+    try:
+        result = mathopt_solver.solve(
+            proto,
+            mathopt.SolverType.HIGHS.value,
+            parameters_pb2.SolverInitializerProto(),
+            params,
+            model_params,
+            None,
+            callback_pb2.CallbackRegistrationProto(),
+            None,
+            None,
+        )
+    except Exception as err:  # pybind11_abseil.StatusNotOk: a malformed model is a bug here, never an answer
+        raise RuntimeError(f"MathOpt refused the batch model: {err}") from err
+    took = time.perf_counter() - started
+    term = result.termination
+    reason = _REASONS.get(term.reason, "unknown")
+    timed_out = term.limit == result_pb2.LIMIT_TIME
+    status = f"{reason} (time limit)" if timed_out else reason
+    nodes = int(result.solve_stats.node_count)
+    dual = float(term.objective_bounds.dual_bound)
+    bound = dual if math.isfinite(dual) else None
+    for sol in result.solutions:
+        primal = sol.primal_solution
+        if primal.feasibility_status != 2:  # SOLUTION_STATUS_FEASIBLE
+            continue
+        values = np.zeros(model.variables, dtype=np.float64)
+        values[np.asarray(primal.variable_values.ids, dtype=np.int64)] = np.asarray(primal.variable_values.values)
+        optimal = term.reason == result_pb2.TERMINATION_REASON_OPTIMAL
+        return Solution(values, float(primal.objective_value), bound, optimal, timed_out, status, took, nodes)
+    return Solution(None, None, bound, False, timed_out, status, took, nodes)
