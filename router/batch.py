@@ -33,6 +33,7 @@ One pure entry point, shared by the service (RouteOrders), the CLI, the simulati
         timed_out: bool                   # the solver stopped at its time limit: the best plan found
         solve_time_s: float               # the solver's own time
         time_s: float                     # the whole call
+        lp_time_s: float                  # the LP relaxation's time (in time_s; 0 without lp_relaxation)
         sequence: int                     # the store's sequence number the batch read ATP at
         model: BatchModelStats | None     # the joint model's size (None when none was solved)
         sequential: tuple[SequentialRouting, ...]  # the batch routed one order at a time: "optimal" (the
@@ -202,6 +203,7 @@ class BatchResult:
     model: BatchModelStats | None
     sequential: tuple[SequentialRouting, ...]
     message: str = ""
+    lp_time_s: float = 0.0  # the LP relaxation's own time (included in time_s)
 
     def sequential_by(self, policy: str) -> SequentialRouting | None:
         return next((s for s in self.sequential if s.policy == policy), None)
@@ -889,6 +891,7 @@ def solve_batch(
         model=answer.model,
         sequential=tuple(s.routing for s in sequential.values()),
         message=_join(answer.message, note),
+        lp_time_s=answer.lp_time_s,
     )
 
 
@@ -907,6 +910,7 @@ class _Answer:
     solve_time_s: float
     model: BatchModelStats | None
     message: str
+    lp_time_s: float
 
 
 def _solve_jointly(
@@ -965,6 +969,7 @@ def _solve_jointly(
     proven = True
     bound: float | None = float(fixed_cost)
     lp_bound: float | None = float(fixed_cost) if lp else None
+    lp_time = 0.0
     stats: BatchModelStats | None = None
     windows = _windows(problems, in_model, plans)
     deadline = time.perf_counter() + time_limit_s
@@ -1033,7 +1038,9 @@ def _solve_jointly(
     if not members:
         messages.append("no order can ship anything")
     solver_status = "optimal" if not statuses else ", ".join(sorted(set(statuses)))
-    return _Answer(results, status, solver_status, bound, lp_bound, timed_out, solve_time, stats, _join(*messages))
+    return _Answer(
+        results, status, solver_status, bound, lp_bound, timed_out, solve_time, stats, _join(*messages), lp_time
+    )
 
 
 def _windows(problems: Sequence[RoutingProblem], orders: Sequence[int], plans: Mapping[int, I64]) -> list[list[int]]:

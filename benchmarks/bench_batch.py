@@ -1,0 +1,274 @@
+"""Joint batch routing's measurement protocol (issue 4, "Must show"), in-process, no gRPC.
+
+    python benchmarks/bench_batch.py                      # demo and small networks, batches of 500 and 1,000
+    python benchmarks/bench_batch.py --quick              # demo network, one batch of 300 (about 15 s)
+    python benchmarks/bench_batch.py --large              # and batches of 10,000 orders (minutes)
+    python benchmarks/bench_batch.py --networks medium --orders 1000 --json out.json
+
+Protocol, per network and batch size, in one process:
+1. Network: omniroute.networkgen.generate_network(size, seed) and StockStore.from_snapshot; default cost
+   model. Sizes: "demo" (64 locations, 3,000 SKUs), "small" (200, 20,000), "medium" (600, 100,000).
+2. Orders: benchmarks/bench_routing.sample_orders (the single-order protocol's: 1-10 lines, SKUs drawn by
+   how widely they are stocked, 1-3 units, web, standard shipping, partial fulfilment allowed, shipped
+   near a random store), all released together: one batch, every location's full daily capacity.
+3. One call of router.solve_batch(policy "optimal", lp_relaxation=True, seed) routes the batch jointly and,
+   for comparison, in sequence (each order with the single-order policy on what the earlier ones left):
+   "optimal" (the joint model's hint), "nearest", "fewest_shipments".
+4. Figures: total cost, shipments per order, extra shipments (beyond one per shipped order) and units
+   shipped of each; the joint plan's saving against sequential fewest_shipments (goal >= 10%) and
+   sequential optimal; extra shipments removed against sequential nearest (goal >= 30%); the gap to the
+   solver's bound (when one model was solved) and to the plain LP relaxation (goal <= 1%); wall time of
+   the call without the LP relaxation, which is solved only for the record (goals: 1,000 orders < 10 s,
+   10,000 < 120 s), and the solver's share of it. And, on 300 orders each routed alone, the plain LP
+   relaxation's own gap to the optimum: the floor under any plan's gap to it (--no-lp skips both).
+Results go to a table on stdout and to JSON (--json, default bench-results/batch.json, git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(ROOT))
+
+from availability import StockStore  # noqa: E402
+from availability import _kernels as AK  # noqa: E402
+from router import BatchResult, BatchTotals, Order, solve_batch  # noqa: E402
+from router import _kernels as RK  # noqa: E402
+
+GOALS = {"saving_vs_fewest": 0.10, "extra_removed_vs_nearest": 0.30, "lp_gap": 0.01}
+TIME_GOALS_S = {1_000: 10.0, 10_000: 120.0}
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def totals_dict(t: BatchTotals, time_s: float) -> dict[str, Any]:
+    return {
+        "cost": t.cost,
+        "shipments": t.shipments,
+        "shipments_per_order": round(t.shipments_per_order, 4),
+        "extra_shipments": t.extra_shipments,
+        "units_shipped": t.units_shipped,
+        "units_unfulfilled": t.units_unfulfilled,
+        "orders_infeasible": t.orders_infeasible,
+        "time_s": round(time_s, 3),
+    }
+
+
+def figures(result: BatchResult) -> dict[str, Any]:
+    joint = result.totals
+    seq = {s.policy: s for s in result.sequential}
+    out: dict[str, Any] = {
+        "joint": totals_dict(joint, result.time_s - result.lp_time_s),
+        "sequential": {name: totals_dict(s.totals, s.time_s) for name, s in seq.items()},
+        "solver": result.solver,
+        "solver_status": result.solver_status,
+        "status": result.status.value,
+        "solve_time_s": round(result.solve_time_s, 3),
+        "timed_out": result.timed_out,
+        "bound": result.bound,
+        "gap_to_solver_bound": result.gap,
+        "lp_bound": result.lp_bound,
+        "gap_to_lp_bound": (
+            round((joint.cost - result.lp_bound) / joint.cost, 6)
+            if result.lp_bound is not None and joint.cost
+            else None
+        ),
+        "lp_time_s": round(result.lp_time_s, 3),
+        "message": result.message,
+    }
+    if result.model is not None:
+        m = result.model
+        out["model"] = {
+            "orders": m.orders,
+            "fixed_orders": m.fixed_orders,
+            "competing_orders": m.competing_orders,
+            "candidates_per_order": round(m.candidates_per_order, 2),
+            "variables": m.variables,
+            "constraints": m.constraints,
+            "shared_stock_rows": m.shared_stock_rows,
+            "capacity_rows": m.capacity_rows,
+        }
+
+    def saving(name: str) -> float | None:
+        s = seq.get(name)
+        return round(1 - joint.cost / s.totals.cost, 5) if s and s.totals.cost else None
+
+    def removed(name: str) -> float | None:
+        s = seq.get(name)
+        return (
+            round(1 - joint.extra_shipments / s.totals.extra_shipments, 4) if s and s.totals.extra_shipments else None
+        )
+
+    out["saving_vs"] = {name: saving(name) for name in seq}
+    out["extra_removed_vs"] = {name: removed(name) for name in seq}
+    out["units_more_than"] = {name: joint.units_shipped - s.totals.units_shipped for name, s in seq.items()}
+    return out
+
+
+def _gap(cost: int, bound: float | None) -> float | None:
+    return round((cost - bound) / cost, 6) if bound is not None and cost else None
+
+
+def alone_lp_gap(store: StockStore, orders: list[Order], seed: int) -> dict[str, Any]:
+    """The LP relaxation's own gap on these orders each alone (no stock shared, so no batch effect): the
+    joint model's per-order part (router.batch's private builder) relaxed, against its optimum. However good
+    the batch plan, its gap to the plain LP relaxation cannot be expected below this."""
+    from router import CostModel, solve
+    from router import batch as B
+    from router._mip import solve_model
+
+    problems, protection, _ = B._read(store, orders, CostModel(), None, None)
+    shared = B._share(problems, protection)
+    index = {lid: i for i, lid in enumerate(problems[0].network_ids)}
+    # each order's optimum alone as the hint, so that the objective is the plan's cost in cents
+    plans = {o: B._plan_of(p, solve(p, seed=seed), index) for o, p in enumerate(problems)}
+    rows = [B._own_candidates(p, np.flatnonzero(plans[o].any(axis=1))) for o, p in enumerate(problems)]
+    ip = lp = 0.0
+    for o, p in enumerate(problems):
+        if p.fulfillable().sum() == 0:
+            continue
+        model = B._build_joint(problems, shared, rows, [o], plans, 0, 0).model
+        exact = solve_model(model, time_limit_s=10, seed=seed, relative_gap=0.0)
+        relaxed = solve_model(model, time_limit_s=10, seed=seed, relative_gap=0.0, relax=True)
+        if exact.objective is None or relaxed.objective is None:
+            continue
+        ip += exact.objective
+        lp += relaxed.objective
+    return {"orders": len(orders), "optimum": ip, "lp": lp, "gap": round(1 - lp / ip, 6) if ip else None}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.bench_engine import machine
+    from benchmarks.bench_routing import make_network, sample_orders
+
+    out: dict[str, Any] = {"machine": machine(), "seed": args.seed, "networks": {}}
+    AK.warm_up()
+    RK.warm_up()
+    for size in args.networks:
+        say(f"[{size}] generating the network")
+        t0 = time.perf_counter()
+        store = StockStore.from_snapshot(make_network(size, args.seed))
+        net: dict[str, Any] = {
+            "locations": len(store.network),
+            "skus": len(store.skus),
+            "build_s": round(time.perf_counter() - t0, 1),
+            "batches": {},
+        }
+        for n in args.orders:
+            orders = sample_orders(store, n, args.seed)
+            limit = args.time_limit or (10.0 if n <= 1_000 else 60.0)
+            say(f"[{size}] {n:,} orders: jointly (solver time limit {limit:.0f} s) and in sequence")
+            result = solve_batch(store, orders, time_limit_s=limit, seed=args.seed, lp_relaxation=not args.no_lp)
+            fig = figures(result)
+            fig["time_limit_s"] = limit
+            net["batches"][str(n)] = fig
+            say(
+                f"[{size}] {n:,} orders: {fig['joint']['time_s']:.1f} s ({result.solver_status}), "
+                f"saves {fig['saving_vs'].get('fewest_shipments') or 0:.1%} vs sequential fewest_shipments"
+            )
+        if not args.no_lp:
+            sample = sample_orders(store, 300, args.seed)
+            say(f"[{size}] the LP relaxation's gap on 300 orders, each alone")
+            net["lp_gap_orders_alone"] = alone_lp_gap(store, sample, args.seed)
+        out["networks"][size] = net
+    return out
+
+
+def mark(ok: bool | None) -> str:
+    return "" if ok is None else (" ok" if ok else " MISSED")
+
+
+def report(out: dict[str, Any]) -> None:
+    for size, net in out["networks"].items():
+        print(f"\n== {size}: {net['locations']:,} locations, {net['skus']:,} SKUs")
+        for n, f in net["batches"].items():
+            j = f["joint"]
+            print(
+                f"  {int(n):,} orders | joint: {j['time_s']:.1f} s wall (solver {f['solve_time_s']:.1f} s, "
+                f"{f['solver_status']}; limit {f['time_limit_s']:.0f} s){mark(_time_ok(int(n), j['time_s']))}"
+            )
+            if "model" in f:
+                m = f["model"]
+                print(
+                    f"    model: {m['orders']:,} orders ({m['fixed_orders']:,} more kept their proven sequential "
+                    f"plan), {m['candidates_per_order']} candidates per order, {m['variables']:,} variables, "
+                    f"{m['constraints']:,} rows ({m['shared_stock_rows']:,} shared stock, {m['capacity_rows']} "
+                    "capacity)"
+                )
+            print(f"    {'':<28}{'cost':>14}{'ship/order':>12}{'extra':>8}{'units':>8}{'short':>7}{'time s':>8}")
+            rows = [("joint", j)] + [(f"sequential {k}", v) for k, v in f["sequential"].items()]
+            for label, t in rows:
+                print(
+                    f"    {label:<28}{t['cost'] / 100:>14,.2f}{t['shipments_per_order']:>12.3f}"
+                    f"{t['extra_shipments']:>8}{t['units_shipped']:>8}{t['units_unfulfilled']:>7}{t['time_s']:>8.1f}"
+                )
+            sv, rm = f["saving_vs"], f["extra_removed_vs"]
+            fewest, nearest = sv.get("fewest_shipments"), rm.get("nearest")
+            print(
+                f"    saves {fewest:.1%} vs sequential fewest_shipments{mark(fewest >= GOALS['saving_vs_fewest'])}, "
+                f"{sv.get('optimal'):.3%} vs sequential optimal; removes {nearest:.0%} of sequential nearest's "
+                f"extra shipments{mark(nearest >= GOALS['extra_removed_vs_nearest'])}"
+            )
+            gap, lp_gap = f["gap_to_solver_bound"], f["gap_to_lp_bound"]
+            print(
+                "    gap: "
+                + (f"{gap:.3%} to the solver's bound" if gap is not None else "no joint solver bound")
+                + (
+                    f", {lp_gap:.2%} to the LP relaxation ({f['lp_time_s']:.1f} s){mark(lp_gap <= GOALS['lp_gap'])}"
+                    if lp_gap is not None
+                    else ""
+                )
+            )
+            if f["message"]:
+                print(f"    note: {f['message'][:300]}")
+        alone = net.get("lp_gap_orders_alone")
+        if alone and alone["gap"] is not None:
+            print(
+                f"  the LP relaxation's own gap on {alone['orders']} orders each alone (nothing shared): "
+                f"{alone['gap']:.2%}"
+            )
+
+
+def _time_ok(n: int, seconds: float) -> bool | None:
+    goal = TIME_GOALS_S.get(n)
+    return None if goal is None else seconds < goal
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--networks", nargs="+", default=None, choices=["demo", "small", "medium"])
+    parser.add_argument("--orders", type=int, nargs="+", default=None, help="batch sizes (default 500 1000)")
+    parser.add_argument("--large", action="store_true", help="also batches of 10,000 orders")
+    parser.add_argument("--quick", action="store_true", help="demo network, one batch of 300 orders")
+    parser.add_argument("--time-limit", type=float, default=None, help="solver seconds (10; 60 above 1,000)")
+    parser.add_argument("--no-lp", action="store_true", help="skip the LP relaxation's bound")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench-results" / "batch.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.networks = args.networks or ["demo"]
+        args.orders = args.orders or [300]
+    args.networks = args.networks or ["demo", "small"]
+    args.orders = args.orders or [500, 1_000]
+    if args.large and 10_000 not in args.orders:
+        args.orders = [*args.orders, 10_000]
+    out = run(args)
+    report(out)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2))
+    say(f"results written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
