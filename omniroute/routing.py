@@ -30,10 +30,12 @@ from datetime import UTC, datetime
 
 from availability.errors import FailedPrecondition, InsufficientStock, InvalidArgument, NotFound
 from availability.ledger import Ledger
+from availability.locations import LocationTable
 from availability.model import EventResult, StockEvent, check_id, utc_now_ms
 from availability.reservations import OPEN, LineQuantity, Reservation, ReserveRequest
 from router import (
     DEFAULT_POLICY,
+    BatchResult,
     CostModel,
     Destination,
     Order,
@@ -43,7 +45,9 @@ from router import (
     build_problem,
     get_policy,
     route,
+    solve_batch,
 )
+from router.batch import DEFAULT_BATCH_TIME_LIMIT_S
 from router.holds import HoldPlan, plan_hold
 from router.model import DeliveryMethod
 from router.promise import DEFAULT_MAX_STORES, DEFAULT_STORE_RADIUS_KM, FulfillmentQuote, quote_fulfillment_options
@@ -52,6 +56,7 @@ from router.solve import DEFAULT_TIME_LIMIT_S
 
 MAX_REROUTES = 3
 MAX_TIME_LIMIT_S = 60.0
+MAX_BATCH_TIME_LIMIT_S = 600.0  # 10,000 orders jointly take up to two minutes (issue 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +83,18 @@ class RerouteOutcome:
     hold: HoldOutcome  # the new plan's hold, in its own reservation
 
 
-def check_time_limit(value: float, field: str = "time_limit_seconds") -> float:
-    """The optimiser's time limit: 0 means the default; at most a minute."""
+def check_time_limit(
+    value: float,
+    field: str = "time_limit_seconds",
+    *,
+    default: float = DEFAULT_TIME_LIMIT_S,
+    most: float = MAX_TIME_LIMIT_S,
+) -> float:
+    """The optimiser's time limit: 0 means the default; at most `most` seconds."""
     if value == 0:
-        return DEFAULT_TIME_LIMIT_S
-    if not (value > 0 and value <= MAX_TIME_LIMIT_S):  # also refuses NaN
-        raise InvalidArgument(field, value, f"must be a number of seconds in (0, {MAX_TIME_LIMIT_S:g}] (0: default)")
+        return default
+    if not (value > 0 and value <= most):  # also refuses NaN
+        raise InvalidArgument(field, value, f"must be a number of seconds in (0, {most:g}] (0: default)")
     return float(value)
 
 
@@ -248,6 +259,28 @@ class OrderRouter:
         outcomes = self.ledger.apply_stock_events(plan.events).results if plan.events else []
         return RerouteOutcome(release, plan.events, tuple(outcomes), after, result, hold)
 
+    # ------------------------------------------------------------------ batch
+    def route_batch(
+        self,
+        orders: Sequence[Order],
+        *,
+        policy: str = DEFAULT_POLICY,
+        time_limit_s: float = DEFAULT_BATCH_TIME_LIMIT_S,
+        seed: int = 0,
+    ) -> BatchResult:
+        """router.batch.solve_batch over this replica's read model: the batch jointly (policy optimal) or in
+        sequence (a baseline), and the sequential comparison. Nothing is held."""
+        get_policy(policy)
+        table = self.ledger.store.network
+        for i, o in enumerate(orders):
+            try:
+                _check_references(table, o)
+            except InvalidArgument as err:
+                raise InvalidArgument(f"orders[{i}].{err.field}", err.value, err.reason) from None
+        return solve_batch(
+            self.ledger.store, orders, cost_model=self.cost_model, time_limit_s=time_limit_s, seed=seed, policy=policy
+        )
+
     # ------------------------------------------------------------------ quote
     def quote(
         self,
@@ -271,6 +304,19 @@ class OrderRouter:
             max_stores=max_stores,
             store_radius_km=store_radius_km,
         )
+
+
+def _check_references(table: LocationTable, order: Order) -> None:
+    """What build_problem would refuse in an order, named within the order: an unknown channel, store or
+    excluded location (a batch reads every order before it can say which one was at fault)."""
+    table.channel_index(order.channel)
+    if order.destination.store and order.destination.store not in table.index:
+        raise InvalidArgument("destination.store", order.destination.store, "unknown location")
+    for j, line in enumerate(order.lines):
+        if line.excluded_locations:
+            table.resolve_locations(f"lines[{j}].excluded_locations", line.excluded_locations)
+    if order.options.excluded_locations:
+        table.resolve_locations("options.excluded_locations", order.options.excluded_locations)
 
 
 def _check_usable(r: Reservation, order: Order) -> None:

@@ -19,13 +19,15 @@ from google.protobuf import timestamp_pb2
 
 from availability.errors import InvalidArgument
 from availability.model import EventType, StockEvent
-from omniroute.routing import HoldOutcome, OrderRouter, RouteOutcome, check_time_limit
+from omniroute.routing import MAX_BATCH_TIME_LIMIT_S, HoldOutcome, OrderRouter, RouteOutcome, check_time_limit
 from omniroute.runtime import Runtime
 from omniroute.status import rpc
 from omniroute.v1 import inventory_pb2 as ipb
 from omniroute.v1 import routing_pb2 as pb
 from omniroute.v1 import routing_pb2_grpc as pb_grpc
 from router import (
+    BatchResult,
+    BatchTotals,
     CostModel,
     DeliveryMethod,
     Destination,
@@ -37,6 +39,7 @@ from router import (
     UnfulfilledLine,
     UnfulfilledReason,
 )
+from router.batch import DEFAULT_BATCH_TIME_LIMIT_S
 from router.promise import DEFAULT_MAX_STORES, DEFAULT_STORE_RADIUS_KM, FulfillmentQuote
 from router.reroute import Rejection, RejectReason
 
@@ -243,6 +246,42 @@ def _event_pb(e: StockEvent) -> ipb.StockEvent:
     return out
 
 
+def _totals_pb(t: BatchTotals) -> pb.BatchTotals:
+    return pb.BatchTotals(
+        orders=t.orders,
+        orders_shipped=t.orders_shipped,
+        orders_infeasible=t.orders_infeasible,
+        cost=t.cost,
+        shipments=t.shipments,
+        extra_shipments=t.extra_shipments,
+        units_requested=t.units_requested,
+        units_shipped=t.units_shipped,
+        units_unfulfilled=t.units_unfulfilled,
+    )
+
+
+def batch_to_pb(b: BatchResult, sequence: int) -> pb.RouteOrdersResponse:
+    out = pb.RouteOrdersResponse(
+        results=[result_to_pb(r, b.sequence or sequence) for r in b.results],
+        totals=_totals_pb(b.totals),
+        status=_STATUS_TO_PB[b.status],
+        solver=b.solver,
+        solver_status=b.solver_status,
+        timed_out=b.timed_out,
+        solve_time_seconds=b.solve_time_s,
+        sequential=[
+            pb.SequentialRouting(policy=s.policy, totals=_totals_pb(s.totals), seconds=s.time_s) for s in b.sequential
+        ],
+        message=b.message,
+        sequence=b.sequence or sequence,
+    )
+    if b.bound is not None:
+        out.bound = b.bound
+    if b.gap is not None:
+        out.gap = b.gap
+    return out
+
+
 def quote_to_pb(q: FulfillmentQuote) -> pb.QuoteFulfillmentOptionsResponse:
     out = pb.QuoteFulfillmentOptionsResponse(unknown_skus=q.unknown_skus, sequence=q.sequence)
     for o in q.ship:
@@ -283,8 +322,11 @@ class RoutingServicer(pb_grpc.RoutingServiceServicer):
         return OrderRouter(self.rt.ledger, self.cost_model)
 
     @staticmethod
-    def _time_limit(requested: float, context: Context) -> float:
-        limit = check_time_limit(requested)
+    def _time_limit(requested: float, context: Context, *, batch: bool = False) -> float:
+        if batch:
+            limit = check_time_limit(requested, default=DEFAULT_BATCH_TIME_LIMIT_S, most=MAX_BATCH_TIME_LIMIT_S)
+        else:
+            limit = check_time_limit(requested)
         remaining = context.time_remaining()
         if remaining is not None and math.isfinite(remaining):
             # leave the answer time to travel: the optimiser stops early and says so (timed_out, gap)
@@ -316,11 +358,16 @@ class RoutingServicer(pb_grpc.RoutingServiceServicer):
 
     @rpc
     async def RouteOrders(self, request: pb.RouteOrdersRequest, context: Context) -> pb.RouteOrdersResponse:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "RouteOrders (joint batch routing) is not available yet: route each order with RouteOrder",
+        if not request.orders:
+            raise InvalidArgument("orders", [], "must contain at least one order")
+        orders = [order_of(m, f"orders[{i}]") for i, m in enumerate(request.orders)]
+        limit = self._time_limit(request.time_limit_seconds, context, batch=True)
+        router = self._router()
+        sequence = self.rt.ledger.store.sequence
+        batch = await self.rt.write(
+            1, 0, router.route_batch, orders, policy=request.policy or "optimal", time_limit_s=limit
         )
-        raise AssertionError("unreachable: abort raises")  # pragma: no cover
+        return batch_to_pb(batch, sequence)
 
     @rpc
     async def Reroute(self, request: pb.RerouteRequest, context: Context) -> pb.RerouteResponse:

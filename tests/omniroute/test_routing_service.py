@@ -193,9 +193,46 @@ def test_hold_errors(client: Client) -> None:
     assert client.get_reservation("cart-small").line("SKU-1").held == 1  # unchanged
 
 
-def test_route_orders_is_unimplemented_until_batch_routing_lands(client: Client) -> None:
-    e = fails(lambda: client.route_orders([order(("SKU-1", 1))]))
-    assert e.status is grpc.StatusCode.UNIMPLEMENTED and "RouteOrder" in e.message
+def test_route_orders_routes_a_batch_jointly_with_the_sequential_comparison(client: Client) -> None:
+    # SKU-5 lies only at the DC (7 units): the two orders compete for it
+    batch = client.route_orders([
+        order(("SKU-5", 5), ("SKU-1", 1), order_id="w-1"),
+        order(("SKU-5", 4), order_id="w-2", allow_partial=True),
+        order(("SKU-NOPE", 1), order_id="w-3"),
+    ])  # fmt: skip
+    assert [r.order_id for r in batch.results] == ["w-1", "w-2", "w-3"]
+    one, two, three = batch.results
+    assert one.shipped() == {("DC-EAST", "SKU-5"): 5, ("DC-EAST", "SKU-1"): 1}
+    assert two.shipped() == {("DC-EAST", "SKU-5"): 2}
+    assert [(u.sku, u.missing, u.reason) for u in two.unfulfilled] == [("SKU-5", 2, "no_stock")]
+    assert three.status is SolveStatus.INFEASIBLE and three.unfulfilled[0].reason == "unknown_sku"
+    t = batch.totals
+    assert (t.orders, t.orders_shipped, t.orders_infeasible) == (3, 2, 1)
+    assert (t.units_requested, t.units_shipped, t.units_unfulfilled) == (11, 8, 3)
+    assert t.cost == one.total_cost + two.total_cost and t.shipments == 2 and t.extra_shipments == 0
+    assert batch.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) and batch.solver
+    assert batch.sequential and all(s.totals.orders == 3 for s in batch.sequential)
+    fewest = batch.sequential_by("fewest_shipments")
+    assert fewest is not None and fewest.totals.cost >= t.cost
+    # nothing is held by a batch
+    assert position(client, "SKU-5", "DC-EAST") == (7, 0)
+    greedy = client.route_orders([order(("SKU-1", 1), order_id="w-1")], policy="nearest")
+    assert greedy.results[0].policy == "nearest" and greedy.results[0].shipped() == {("S-BOS", "SKU-1"): 1}
+
+
+def test_malformed_route_orders_name_the_order_and_field(client: Client) -> None:
+    cases = [
+        ([], {}, "orders"),
+        ([order(("SKU-1", 1)), order(("SKU-1", 0), order_id="o-2")], {}, "orders[1].lines[0].quantity"),
+        ([order(("SKU-1", 1)), order(("SKU-1", 1))], {}, "orders[1].order_id"),
+        ([order(("SKU-1", 1)), order(("SKU-1", 1), order_id="o-2", channel="nope")], {}, "orders[1].channel"),
+        ([order(("SKU-1", 1), excluded_locations=("NOWHERE",))], {}, "orders[0].options.excluded_locations"),
+        ([order(("SKU-1", 1))], {"policy": "cheapest"}, "policy"),
+        ([order(("SKU-1", 1))], {"time_limit_s": 601.0}, "time_limit_seconds"),
+    ]
+    for orders, kw, field in cases:
+        e = fails(lambda o=orders, k=kw: client.route_orders(o, **k))  # type: ignore[misc]
+        assert e.status is INVALID and e.field == field, (field, e.message)
 
 
 def test_unavailable_while_the_read_model_loads() -> None:
