@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         for n in args.orders:
             orders = sample_orders(store, n, args.seed)
-            limit = args.time_limit or (10.0 if n <= 1_000 else 60.0)
+            limit = args.time_limit or (10.0 if n <= 1_000 else 45.0)
             say(f"[{size}] {n:,} orders: jointly (solver time limit {limit:.0f} s) and in sequence")
             result = solve_batch(store, orders, time_limit_s=limit, seed=args.seed, lp_relaxation=not args.no_lp)
             fig = figures(result)
@@ -251,7 +251,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, nargs="+", default=None, help="batch sizes (default 500 1000)")
     parser.add_argument("--large", action="store_true", help="also batches of 10,000 orders")
     parser.add_argument("--quick", action="store_true", help="demo network, one batch of 300 orders")
-    parser.add_argument("--time-limit", type=float, default=None, help="solver seconds (10; 60 above 1,000)")
+    parser.add_argument("--time-limit", type=float, default=None, help="solver seconds (10; 45 above 1,000)")
     parser.add_argument("--no-lp", action="store_true", help="skip the LP relaxation's bound")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, default=ROOT / "bench-results" / "batch.json")

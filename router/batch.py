@@ -29,7 +29,8 @@ One pure entry point, shared by the service (RouteOrders), the CLI, the simulati
         solver_status: str                # the solver's termination in words ("optimal", "feasible (time limit)")
         bound: float | None               # proven lower bound on the batch cost, cents (see "Bound and gap")
         gap: float | None                 # (cost - bound) / cost
-        lp_bound: float | None            # the plain LP relaxation's optimum, cents (only with lp_relaxation)
+        lp_bound: float | None            # the plain LP relaxation's optimum over every order, cents (only
+                                          #   with lp_relaxation; the model's own offset: the hint's units)
         timed_out: bool                   # the solver stopped at its time limit: the best plan found
         solve_time_s: float               # the solver's own time
         time_s: float                     # the whole call
@@ -565,6 +566,7 @@ class _Joint:
     s_var: I64  # [cells] -1 where the location has no penalty
     short_cost: F64  # [variables] the shortfall part of each variable's objective coefficient
     hint_short_cost: float  # ... of the hint: short_cost @ hint
+    big_m: float  # what a missing unit costs
     stats: BatchModelStats
 
 
@@ -715,7 +717,7 @@ def _build_joint(
         competing_orders=competing,
         fixed_orders=fixed,
     )
-    return _Joint(model, cells, p_var, s_var, weights, hint_m, stats)
+    return _Joint(model, cells, p_var, s_var, weights, hint_m, big_m, stats)
 
 
 _ROW_SPAN = 1 << 20  # more pool rows than any network has locations
@@ -785,8 +787,8 @@ def _read(
 ) -> tuple[list[RoutingProblem], I64, str]:
     """Every order's problem, all read at one sequence of the store when a few attempts allow it (a
     writer between two orders would give them different stock); the protection level per location."""
-    note = ""
     for attempt in range(READ_ATTEMPTS):
+        note = ""
         table = store.network
         problems = [build_problem(store, o, cost_model=model, capacity_left=capacity_left, now=now) for o in orders]
         same_network = all(p.network_ids is table.index.ids for p in problems)
@@ -968,7 +970,7 @@ def _solve_jointly(
     solve_time = 0.0
     proven = True
     bound: float | None = float(fixed_cost)
-    lp_bound: float | None = float(fixed_cost) if lp else None
+    lp_bound: float | None = 0.0 if lp else None
     lp_time = 0.0
     stats: BatchModelStats | None = None
     windows = _windows(problems, in_model, plans)
@@ -1008,13 +1010,20 @@ def _solve_jointly(
             f"{len(in_model)} competing orders optimised in {len(windows)} windows of at most {WINDOW}, each with "
             "the others fixed: no joint bound"
         )
-    if lp and in_model:
-        # the plain LP relaxation of the joint model over every competing order, for the record
-        whole = _build_joint(problems, shared, rows, in_model, dict(enumerate(hint.plans)), len(competing), len(fixed))
+    if lp and members:
+        # the plain LP relaxation of the joint model over every order that can ship, for the record
+        lp_started = time.perf_counter()
+        whole = _build_joint(problems, shared, rows, members, dict(enumerate(hint.plans)), len(competing), 0)
         relaxed = solve_model(
             whole.model, time_limit_s=max(60.0, time_limit_s), seed=seed, relative_gap=0.0, relax=True
         )
-        lp_bound = fixed_cost + relaxed.objective if relaxed.objective is not None else None
+        lp_time = time.perf_counter() - lp_started
+        if relaxed.objective is not None:
+            # as for `bound`: for plans in which no order ships fewer units than in the answer
+            more = _missing(problems, members, hint.plans) - _missing(problems, members, plans)
+            lp_bound = relaxed.objective + whole.big_m * more
+        else:
+            lp_bound = None
     status = SolveStatus.OPTIMAL if proven else SolveStatus.FEASIBLE
     what = "optimal over the kept candidates" if proven else "best plan found"
     if timed_out:
@@ -1041,6 +1050,13 @@ def _solve_jointly(
     return _Answer(
         results, status, solver_status, bound, lp_bound, timed_out, solve_time, stats, _join(*messages), lp_time
     )
+
+
+def _missing(
+    problems: Sequence[RoutingProblem], members: Sequence[int], plans: Mapping[int, I64] | Sequence[I64]
+) -> int:
+    """Units the orders could get alone that the plans leave unshipped."""
+    return sum(int(problems[o].fulfillable().sum() - plans[o].sum()) for o in members)
 
 
 def _windows(problems: Sequence[RoutingProblem], orders: Sequence[int], plans: Mapping[int, I64]) -> list[list[int]]:

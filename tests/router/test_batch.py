@@ -296,12 +296,17 @@ def cases(draw: st.DrawFn) -> Case:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_shared_stock_and_capacity_are_never_over_allocated(case: Case) -> None:
-    result = solve_batch(case.store, case.orders, capacity_left=case.capacity, time_limit_s=10)
+    result = solve_batch(case.store, case.orders, capacity_left=case.capacity, time_limit_s=10, lp_relaxation=True)
     check_batch(case.store, case.orders, result, case.capacity)
     check_never_worse_than_sequential(result)
     assert result.status is not SolveStatus.FEASIBLE or result.timed_out or result.gap is not None
+    # both bounds hold for the answer itself, and the solver's is at least the LP relaxation's
     if result.bound is not None:
         assert result.bound <= result.totals.cost + 1e-6
+    if result.lp_bound is not None:
+        assert result.lp_bound <= result.totals.cost + 1e-6
+        if result.bound is not None:
+            assert result.lp_bound <= result.bound + 1e-6
 
 
 # ------------------------------------------------------------------------------------------ demo network
