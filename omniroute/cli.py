@@ -130,12 +130,37 @@ def main() -> None:
     default=None,
     help="Answer a write only once it is fsynced in --state-dir (default on; env OMNIROUTE_STATE_FSYNC).",
 )
+@click.option(
+    "--auth-tokens",
+    default=None,
+    help="Require bearer tokens: a TOML file of hashed tokens and roles, see `omniroute token` "
+    "(env OMNIROUTE_AUTH_TOKENS; default: authentication off).",
+)
+@click.option("--tls-cert", default=None, help="TLS on the TCP port: certificate chain, PEM (env OMNIROUTE_TLS_CERT).")
+@click.option("--tls-key", default=None, help="The certificate's private key, PEM (env OMNIROUTE_TLS_KEY).")
+@click.option(
+    "--tls-client-ca",
+    default=None,
+    help="Mutual TLS: require client certificates signed by this CA, PEM (env OMNIROUTE_TLS_CLIENT_CA).",
+)
+@click.option(
+    "--max-streams-per-caller",
+    default=None,
+    help="Open WatchAvailability/ExportLocalInventory streams per token or client address (default 64; "
+    "env OMNIROUTE_MAX_STREAMS_PER_CALLER).",
+)
+@click.option(
+    "--default-deadline-seconds",
+    default=None,
+    help="Deadline of unary calls that set none (default 60, 0: none; env OMNIROUTE_DEFAULT_DEADLINE_SECONDS).",
+)
 def serve(**flags: str | bool | None) -> None:
     """Run the gRPC server. Without --data: the embedded ledger with a generated demo network."""
     try:
         config = ServerConfig.load(flags)
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
+    _check_edge(config)
     if config.data_dir is not None and not config.data_dir.is_dir():
         raise click.UsageError(f"--data {config.data_dir}: not a directory")
     atp = None
@@ -166,6 +191,18 @@ def serve(**flags: str | bool | None) -> None:
     except ServerError as err:
         logging.getLogger("omniroute").error("%s", err)
         raise SystemExit(1) from None
+
+
+def _check_edge(config: ServerConfig) -> None:
+    """The tokens and TLS files, read now so that a bad one is a usage error (the server reads them
+    again when it starts)."""
+    from .edge import EdgeError, build_edge
+    from .server import SERVICE_NAMES
+
+    try:
+        build_edge(config, SERVICE_NAMES)
+    except EdgeError as err:
+        raise click.UsageError(str(err)) from None
 
 
 def _demo_with_progress(
@@ -306,12 +343,74 @@ def _point(value: str | None) -> tuple[float, float] | None:
     return lat, lon
 
 
-target_option = click.option(
-    "--target",
-    default=lambda: os.environ.get(TARGET_ENV, DEFAULT_TARGET),
-    show_default=f"${TARGET_ENV} or {DEFAULT_TARGET}",
-    help="Server address: HOST:PORT or unix:/path/to.sock.",
-)
+TOKEN_ENV = "OMNIROUTE_TOKEN"
+_CONNECTION = "omniroute.connection"
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # how to connect is kept in the context rather than passed to every command: `_client` reads it
+    ctx.meta.setdefault(_CONNECTION, {})[param.name] = value
+    return value
+
+
+def _env(name: str) -> Callable[[], str | None]:
+    return lambda: os.environ.get(name) or None
+
+
+def target_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--target, and how to reach it: --token, TLS (--tls, --tls-ca) and a client certificate for mutual
+    TLS (--tls-cert, --tls-key)."""
+    options = [
+        click.option(
+            "--target",
+            default=lambda: os.environ.get(TARGET_ENV, DEFAULT_TARGET),
+            show_default=f"${TARGET_ENV} or {DEFAULT_TARGET}",
+            help="Server address: HOST:PORT or unix:/path/to.sock.",
+        ),
+        # the default is shown as the variable's name, never its value
+        click.option(
+            "--token", default=_env(TOKEN_ENV), show_default=f"${TOKEN_ENV}", expose_value=False,
+            callback=_remember, help="Bearer token sent with every call (the variable keeps it out of `ps`).",
+        ),
+        click.option(
+            "--tls", is_flag=True, expose_value=False, callback=_remember,
+            help="Connect with TLS, checking the server against the system's trusted roots.",
+        ),
+        click.option(
+            "--tls-ca", default=_env("OMNIROUTE_TLS_CA"), show_default="$OMNIROUTE_TLS_CA", expose_value=False,
+            callback=_remember, help="Connect with TLS, checking the server's certificate against this CA (PEM).",
+        ),
+        click.option(
+            "--tls-cert", default=_env("OMNIROUTE_CLIENT_TLS_CERT"), show_default="$OMNIROUTE_CLIENT_TLS_CERT",
+            expose_value=False, callback=_remember, help="Mutual TLS: this client's certificate (PEM).",
+        ),
+        click.option(
+            "--tls-key", default=_env("OMNIROUTE_CLIENT_TLS_KEY"), show_default="$OMNIROUTE_CLIENT_TLS_KEY",
+            expose_value=False, callback=_remember, help="Mutual TLS: this client's private key (PEM).",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _client(target: str, timeout: float) -> Client:
+    """A Client for `target` with the command's --token and TLS options."""
+    from .tls import TlsError
+
+    given: dict[str, Any] = click.get_current_context().meta.get(_CONNECTION, {})
+    try:
+        return Client(
+            target,
+            timeout=timeout,
+            token=given.get("token"),
+            tls=bool(given.get("tls")),
+            tls_ca=given.get("tls_ca"),
+            tls_cert=given.get("tls_cert"),
+            tls_key=given.get("tls_key"),
+        )
+    except (TlsError, ValueError) as err:
+        raise click.UsageError(str(err)) from None
 
 
 @main.command()
@@ -348,7 +447,7 @@ def availability(
     if sum(x is not None for x in (point, group, locations or None)) > 1:
         raise click.UsageError("use at most one of --near/--radius, --group and --location")
     day: date | None = as_of.date() if as_of is not None else None
-    with _service_errors(), Client(target, timeout=timeout) as client:
+    with _service_errors(), _client(target, timeout) as client:
         a = client.get_availability(
             list(skus),
             channel=channel,
@@ -444,7 +543,7 @@ def feed(
         else:
             task = bar.add_task(f"receiving the feed from {target}", total=None, detail="0 rows")
             columns: dict[str, list[Any]] = {name: [] for name in FEED_COLUMNS}
-            with _service_errors(), Client(target, timeout=timeout) as client:
+            with _service_errors(), _client(target, timeout) as client:
                 for chunk in client.export_local_inventory(
                     channel=channel or "", locations=list(locations), chunk_rows=chunk_rows
                 ):
@@ -585,7 +684,7 @@ def route(
         if not isinstance(spec, dict):
             raise click.BadParameter("expected a JSON object", param_hint="--file")
     order = _order_from(spec, **flags)
-    with _service_errors(), Client(target, timeout=timeout) as client:
+    with _service_errors(), _client(target, timeout) as client:
         routed = client.route_order(
             order, policy=policy, hold=hold, reservation_id=reservation_id, time_limit_s=time_limit
         )
@@ -635,7 +734,7 @@ def reconcile(repair: bool, skus: Sequence[str], timeout: float, target: str) ->
     """Check the ledger's hold counters against its reservations (and, on the embedded ledger, on hand
     against the changes applied since its base); exit status 1 if anything is left inconsistent (found
     and not repaired)."""
-    with _service_errors(), Client(target, timeout=timeout) as client:
+    with _service_errors(), _client(target, timeout) as client:
         report = client.reconcile(repair=repair, skus=list(skus))
     console = Console()
     found = report.inconsistencies
@@ -669,6 +768,30 @@ def reconcile(repair: bool, skus: Sequence[str], timeout: float, target: str) ->
     console.print(table)
     if not report.consistent:
         raise SystemExit(1)
+
+
+# ---------------------------------------------------------------------------------------------- token
+@main.command()
+@click.option("--name", required=True, help="Who the token is for (shown in logs and errors), e.g. checkout.")
+@click.option(
+    "--role", "roles", multiple=True, required=True, type=click.Choice(["read", "write", "admin"]),
+    help="read, write or admin; cumulative (write includes read). Repeatable.",
+)  # fmt: skip
+def token(name: str, roles: Sequence[str]) -> None:
+    """Make a new random token for `serve --auth-tokens`: prints the token, once, and the entry for the
+    tokens file, which keeps only its SHA-256. Store the token where the caller keeps its secrets (e.g. as
+    OMNIROUTE_TOKEN); it cannot be shown again."""
+    from .auth import check_name, generate_token, hash_token, role_of, tokens_file_entry
+
+    try:
+        check_name(name)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--name") from None
+    secret = generate_token()
+    click.echo(f"# the token for {name!r}, shown only this once:")
+    click.echo(secret)
+    click.echo("# add to the tokens file (serve --auth-tokens), which holds only its hash:")
+    click.echo(tokens_file_entry(name, [role_of(r) for r in roles], hash_token(secret)), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -1101,14 +1102,40 @@ class Client:
         *,
         timeout: float | None = DEFAULT_TIMEOUT_S,
         max_message_mb: int = 64,
+        token: str | None = None,
+        tls: bool = False,
+        tls_ca: str | Path | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
+        """`token` goes as `authorization: Bearer <token>` with every call (send it over TLS unless the
+        server is on loopback or a Unix socket). TLS when `tls` is true or a tls_* file is given: `tls_ca`
+        verifies the server (default: the system's trusted roots), `tls_cert` and `tls_key` are this
+        client's certificate for mutual TLS, `tls_server_name` the name the server's certificate must carry
+        when it is not the target's host."""
         self.target = target
         self.timeout = timeout
         limit = max_message_mb * 1024 * 1024
-        self._channel = grpc.insecure_channel(
-            target,
-            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
-        )
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+        ]
+        channel: grpc.Channel
+        if tls or tls_ca is not None or tls_cert is not None or tls_key is not None:
+            from .tls import channel_credentials
+
+            if tls_server_name:
+                options.append(("grpc.ssl_target_name_override", tls_server_name))
+            creds = channel_credentials(*(Path(f) if f is not None else None for f in (tls_ca, tls_cert, tls_key)))
+            channel = grpc.secure_channel(target, creds, options=options)
+        else:
+            channel = grpc.insecure_channel(target, options=options)
+        if token is not None:
+            from .auth import BearerToken
+
+            channel = grpc.intercept_channel(channel, BearerToken(token))
+        self._channel = channel
         self._stubs = _Stubs(
             apb_grpc.AvailabilityServiceStub(self._channel),
             ipb_grpc.InventoryServiceStub(self._channel),

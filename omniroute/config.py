@@ -59,6 +59,19 @@ class ServerConfig:
     # crash of the process but not of the machine).
     state_fsync: bool = True
 
+    # Security (omniroute/edge.py, README "Security"). A TOML file of hashed bearer tokens and their roles;
+    # None: authentication off, every caller may call every RPC.
+    auth_tokens: Path | None = None
+    # TLS on the TCP port: the certificate chain and its key (PEM); with tls_client_ca, mutual TLS (every
+    # client must present a certificate signed by that CA). The Unix socket stays plaintext.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    # Open WatchAvailability / ExportLocalInventory streams one caller (token, else client address) may hold.
+    max_streams_per_caller: int = 64
+    # The deadline of a unary call whose client set none, in seconds; 0: none.
+    default_deadline_seconds: float = 60.0
+
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host or any(c.isspace() for c in self.host):
             raise ConfigError("host", self.host, "must be a non-empty address without spaces")
@@ -105,6 +118,31 @@ class ServerConfig:
             raise ConfigError("state_dir", str(self.state_dir), "must be a directory path")
         if not isinstance(self.state_fsync, bool):
             raise ConfigError("state_fsync", self.state_fsync, "must be true or false")
+
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError(
+                "tls_cert" if self.tls_cert is None else "tls_key",
+                None,
+                "--tls-cert and --tls-key go together (the certificate and its private key)",
+            )
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ConfigError("tls_client_ca", str(self.tls_client_ca), "mutual TLS needs --tls-cert and --tls-key")
+        if (
+            isinstance(self.max_streams_per_caller, bool)
+            or not isinstance(self.max_streams_per_caller, int)
+            or not 1 <= self.max_streams_per_caller <= 100_000
+        ):
+            raise ConfigError(
+                "max_streams_per_caller", self.max_streams_per_caller, "must be an integer in [1, 100000]"
+            )
+        if not (
+            isinstance(self.default_deadline_seconds, (int, float))
+            and math.isfinite(self.default_deadline_seconds)
+            and 0 <= self.default_deadline_seconds <= 86_400
+        ):
+            raise ConfigError(
+                "default_deadline_seconds", self.default_deadline_seconds, "must be seconds in [0, 86400] (0: none)"
+            )
 
     @property
     def max_message_bytes(self) -> int:
@@ -201,4 +239,10 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "routing_config": _path,
     "state_dir": _path,
     "state_fsync": _bool,
+    "auth_tokens": _path,
+    "tls_cert": _path,
+    "tls_key": _path,
+    "tls_client_ca": _path,
+    "max_streams_per_caller": _int,
+    "default_deadline_seconds": _float,
 }

@@ -46,6 +46,7 @@ from router import CostModel
 from router import warm_up as router_warm_up
 
 from .config import ServerConfig
+from .edge import EdgeError, build_edge, log_edge
 from .runtime import Runtime
 from .servicers import AvailabilityServicer, DiagnosticsServicer, InventoryServicer
 from .servicers.admin import AdminServicer
@@ -284,9 +285,15 @@ class OmnirouteServer:
 
     async def start(self) -> None:
         cfg = self.config
+        try:
+            # tokens, TLS files and the role table are checked before anything listens
+            edge = build_edge(cfg, SERVICE_NAMES)
+        except EdgeError as err:
+            raise ServerError(str(err)) from None
         self.runtime = rt = Runtime(cfg, backend=self.backend)
         limit = cfg.max_message_bytes
         server = grpc.aio.server(
+            interceptors=edge.interceptors,
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
@@ -307,7 +314,11 @@ class OmnirouteServer:
         if cfg.port is not None:
             address = f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host else f"{cfg.host}:{cfg.port}"
             try:
-                self.port = server.add_insecure_port(address)
+                self.port = (
+                    server.add_secure_port(address, edge.credentials)
+                    if edge.credentials is not None
+                    else server.add_insecure_port(address)
+                )
             except RuntimeError as err:
                 raise ServerError(
                     f"cannot listen on {address}: {err} (is another server using the port?)"
@@ -339,6 +350,7 @@ class OmnirouteServer:
             ),
             cfg.max_message_mb,
         )
+        log_edge(edge, cfg, self.port)
         self._loading = asyncio.create_task(self._load_ledger(), name="omniroute-load")
 
     async def _load_ledger(self) -> None:

@@ -42,6 +42,19 @@ DETAILS_KEY: Final = "grpc-status-details-bin"
 MAX_VIOLATIONS: Final = 50
 MAX_MESSAGE_CHARS: Final = 2000
 
+class Unauthenticated(OmnirouteError):
+    """The call carries no valid token (omniroute.edge); the message never quotes what was sent."""
+
+
+class PermissionDenied(OmnirouteError):
+    """The token is valid but its role is below the method's (omniroute.auth.ROLE_OF_METHOD)."""
+
+    def __init__(self, message: str, *, method: str, required: str) -> None:
+        self.method = method
+        self.required = required
+        super().__init__(message)
+
+
 # The table. Subclasses come before their bases: the first match along the exception's MRO wins.
 STATUS_OF: Final[dict[type[OmnirouteError], grpc.StatusCode]] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -50,6 +63,9 @@ STATUS_OF: Final[dict[type[OmnirouteError], grpc.StatusCode]] = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    # raised by the edge interceptor (omniroute.edge), before any servicer runs
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 
@@ -122,6 +138,16 @@ def _details(err: OmnirouteError) -> list[any_pb2.Any]:
         return _pack(
             error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1)),
             error_details_pb2.ErrorInfo(reason="UNAVAILABLE", domain=DOMAIN),
+        )
+    if isinstance(err, Unauthenticated):
+        return _pack(error_details_pb2.ErrorInfo(reason="UNAUTHENTICATED", domain=DOMAIN))
+    if isinstance(err, PermissionDenied):
+        return _pack(
+            error_details_pb2.ErrorInfo(
+                reason="PERMISSION_DENIED",
+                domain=DOMAIN,
+                metadata={"method": err.method, "required_role": err.required},
+            )
         )
     return []
 
