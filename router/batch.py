@@ -242,6 +242,7 @@ class _Shared:
     protection: I64  # [network locations]
     pair_of: tuple[I64, ...]  # per order [C, L]: pair index, -1 where the order sees no stock
     view_of: tuple[I64, ...]  # per order [L]: view index, -1 for unknown SKUs
+    fulfil: tuple[I64, ...]  # per order [L]: the most each line can get alone (RoutingProblem.fulfillable)
 
     @property
     def pairs(self) -> int:
@@ -298,6 +299,7 @@ def _share(problems: Sequence[RoutingProblem], protection: I64) -> _Shared:
         protection=protection,
         pair_of=tuple(pair_of),
         view_of=tuple(view_of),
+        fulfil=tuple(p.fulfillable() for p in problems),
     )
 
 
@@ -317,15 +319,22 @@ class _Takes:
         self.view = np.zeros(shared.view_cap.shape[0], dtype=np.int64)
         self.location = np.zeros(shared.capacity.shape[0], dtype=np.int64)
 
-    def add(self, problem: RoutingProblem, pair_of: I64, view_of: I64, x: I64) -> None:
+    def add(self, problem: RoutingProblem, pair_of: I64, view_of: I64, x: I64, sign: int = 1) -> None:
+        """Count a plan (sign -1: take it back out). An order's cells are distinct pairs, views and
+        locations, so plain fancy-index adds are exact."""
         r, j = np.nonzero(x)
         if not r.shape[0]:
             return
-        np.add.at(self.pair, pair_of[r, j], x[r, j])
+        self.pair[pair_of[r, j]] += sign * x[r, j]
         col = x.sum(axis=0)
         known = view_of >= 0
-        np.add.at(self.view, view_of[known], col[known])
-        self.location[problem.location[np.flatnonzero(x.any(axis=1))]] += 1
+        self.view[view_of[known]] += sign * col[known]
+        self.location[problem.location[np.flatnonzero(x.any(axis=1))]] += sign
+
+    def copy(self) -> _Takes:
+        out = _Takes.__new__(_Takes)
+        out.pair, out.view, out.location = self.pair.copy(), self.view.copy(), self.location.copy()
+        return out
 
 
 def _residual(
@@ -456,7 +465,7 @@ def _cells(problems: Sequence[RoutingProblem], shared: _Shared, rows: Sequence[I
     parts: list[tuple[I64, ...]] = []
     for o in members:
         p, k = problems[o], rows[o]
-        fulfil = p.fulfillable()
+        fulfil = shared.fulfil[o]
         cap = np.minimum(p.atp[k], fulfil[None, :])
         pen = p.penalty_per_unit[k]
         free_cap = np.where(pen[:, None] > 0, np.minimum(p.free[k], cap), cap)
@@ -499,7 +508,7 @@ def _contention(problems: Sequence[RoutingProblem], shared: _Shared, cells: _Cel
     for o in members:
         p = problems[o]
         known = shared.view_of[o] >= 0
-        np.add.at(view_demand, shared.view_of[o][known], p.fulfillable()[known])
+        np.add.at(view_demand, shared.view_of[o][known], shared.fulfil[o][known])
         shipments[p.location[rows[o]]] += 1
     return _Contention(
         pairs=demand > shared.pool,
@@ -651,7 +660,7 @@ def _build_joint(
     for o, lo, hi in zip(members, y_lo, y_hi, strict=True):
         p = problems[o]
         m_o = big_m
-        fulfil = p.fulfillable()
+        fulfil = shared.fulfil[o]
         lines = np.flatnonzero(fulfil > 0)
         want = fulfil[lines].astype(np.float64)
         shipped = plans[o].sum(axis=0)[lines]
@@ -940,7 +949,7 @@ def _solve_jointly(
     seq = hint.routing.results
     members = []
     for o, p in enumerate(problems):
-        fulfil = p.fulfillable()
+        fulfil = shared.fulfil[o]
         # an order that cannot ship anything, or an all-or-nothing order short even alone, is not in the model
         if fulfil.sum() == 0 or (not p.order.options.accepts_shortfall and (fulfil < p.requested).any()):
             continue
@@ -952,7 +961,9 @@ def _solve_jointly(
         rows[o] = _own_candidates(problems[o], own)
     cells = _cells(problems, shared, rows, members)
     competing = _competing(problems, shared, cells, rows, _contention(problems, shared, cells, rows, members))
-    if EXTRA_CANDIDATES:
+    if EXTRA_CANDIDATES and len(competing) <= WINDOW:
+        # measured: with windows (beyond WINDOW competing orders) the extra candidates made each window
+        # slower and the batch dearer within the same time, so they are for batches solved as one model
         for o, lines in _occupying(problems, shared, hint, members).items():
             extra = _alternatives(problems[o], rows[o], lines, EXTRA_CANDIDATES)
             rows[o] = np.union1d(rows[o], extra).astype(np.int64)
@@ -975,12 +986,13 @@ def _solve_jointly(
     stats: BatchModelStats | None = None
     windows = _windows(problems, in_model, plans)
     deadline = time.perf_counter() + time_limit_s
+    total = _Takes(shared)
+    for o in members:
+        total.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o])
     for w, window in enumerate(windows):
-        outside = _Takes(shared)
-        inside = set(window)
-        for o in members:
-            if o not in inside:
-                outside.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o])
+        outside = total.copy()
+        for o in window:
+            outside.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o], -1)
         left = _left_for(shared, outside)
         joint = _build_joint(problems, left, rows, window, plans, len(competing), len(fixed))
         share = max(0.05, (deadline - time.perf_counter()) / (len(windows) - w))
@@ -993,7 +1005,11 @@ def _solve_jointly(
         solve_time += solution.time_s
         proven = proven and solution.optimal and solver_plan
         stats = joint.stats if stats is None else _merged(stats, joint.stats)
-        plans.update(_plans_from(joint, problems, values))
+        new = _plans_from(joint, problems, values)
+        for o, x in new.items():
+            total.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o], -1)
+            total.add(problems[o], shared.pair_of[o], shared.view_of[o], x)
+        plans.update(new)
         if len(windows) == 1:
             # a bound on the cost of plans where no order ships fewer units (see the module docstring)
             extra_m = float(joint.short_cost @ values) - joint.hint_short_cost
@@ -1056,7 +1072,7 @@ def _missing(
     problems: Sequence[RoutingProblem], members: Sequence[int], plans: Mapping[int, I64] | Sequence[I64]
 ) -> int:
     """Units the orders could get alone that the plans leave unshipped."""
-    return sum(int(problems[o].fulfillable().sum() - plans[o].sum()) for o in members)
+    return sum(int(problems[o].fulfillable().sum() - plans[o].sum()) for o in members)  # few calls: uncached
 
 
 def _windows(problems: Sequence[RoutingProblem], orders: Sequence[int], plans: Mapping[int, I64]) -> list[list[int]]:
