@@ -92,6 +92,21 @@ def main() -> None:
 )
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (env OMNIROUTE_LOG_LEVEL).")
 @click.option(
+    "--log-format", default=None, help="text or json: one JSON object a line (env OMNIROUTE_LOG_FORMAT; default text)."
+)
+@click.option(
+    "--metrics-port",
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics, 0 for any free port (env OMNIROUTE_METRICS_PORT; "
+    "default off).",
+)
+@click.option(
+    "--otel/--no-otel",
+    default=None,
+    help="OpenTelemetry tracing of gRPC calls, exported as the OTEL_* variables say; needs "
+    "`pip install 'omniroute[otel]'` (env OMNIROUTE_OTEL; default off).",
+)
+@click.option(
     "--max-message-mb", default=None, help="Largest request or response (env OMNIROUTE_MAX_MESSAGE_MB)."
 )
 @click.option("--grace-seconds", default=None, help="Drain time on SIGTERM (env OMNIROUTE_GRACE_SECONDS).")
@@ -131,6 +146,11 @@ def main() -> None:
     help="Answer a write only once it is fsynced in --state-dir (default on; env OMNIROUTE_STATE_FSYNC).",
 )
 @click.option(
+    "--workers",
+    default=None,
+    help="Server processes sharing the port, each a replica of the Redis ledger (env OMNIROUTE_WORKERS).",
+)
+@click.option(
     "--auth-tokens",
     default=None,
     help="Require bearer tokens: a TOML file of hashed tokens and roles, see `omniroute token` "
@@ -161,6 +181,13 @@ def serve(**flags: str | bool | None) -> None:
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
     _check_edge(config)
+    from .workers import is_worker, supervise
+
+    if config.workers > 1 and not is_worker():
+        from .server import configure_logging
+
+        configure_logging(config.log_level, config.log_format)
+        raise SystemExit(supervise(config))
     if config.data_dir is not None and not config.data_dir.is_dir():
         raise click.UsageError(f"--data {config.data_dir}: not a directory")
     atp = None

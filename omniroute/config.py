@@ -16,6 +16,7 @@ from pathlib import Path
 ENV_PREFIX = "OMNIROUTE_"
 DEFAULT_PORT = 50051
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 _MAX_MESSAGE_MB = 2047  # gRPC message lengths are int32 byte counts
 
 
@@ -36,6 +37,13 @@ class ServerConfig:
     port: int | None = DEFAULT_PORT
     unix_socket: Path | None = None
     log_level: str = "INFO"
+    # Log lines as text (people) or one JSON object a line (log pipelines); omniroute/logs.py.
+    log_format: str = "text"
+    # Prometheus metrics over HTTP on this port of `host` (0: any free port, reported in the log); None:
+    # off, nothing counted. omniroute/metrics.py.
+    metrics_port: int | None = None
+    # OpenTelemetry tracing of gRPC calls, exported as the OTEL_* variables say (needs the `otel` extra).
+    otel: bool = False
     # A snapshot directory to load at start-up; None: the generated demo network.
     data_dir: Path | None = None
     max_message_mb: int = 32
@@ -58,6 +66,9 @@ class ServerConfig:
     # A write answers only once its journal entry is fsynced (off: once the OS has it, which survives a
     # crash of the process but not of the machine).
     state_fsync: bool = True
+    # Server processes sharing the port (SO_REUSEPORT), each a replica of the Redis ledger. The embedded
+    # ledger is one process: more than one worker needs --redis.
+    workers: int = 1
 
     # Security (omniroute/edge.py, README "Security"). A TOML file of hashed bearer tokens and their roles;
     # None: authentication off, every caller may call every RPC.
@@ -86,6 +97,18 @@ class ServerConfig:
             raise ConfigError("unix_socket", str(self.unix_socket), "path must be at most 107 bytes")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError("log_level", self.log_level, f"must be one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError("log_format", self.log_format, f"must be one of {', '.join(LOG_FORMATS)}")
+        if self.metrics_port is not None and not (
+            isinstance(self.metrics_port, int)
+            and not isinstance(self.metrics_port, bool)
+            and 0 <= self.metrics_port <= 65535
+        ):
+            raise ConfigError("metrics_port", self.metrics_port, "must be an integer in [0, 65535] (0: any free port)")
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ConfigError("metrics_port", self.metrics_port, "must differ from the gRPC port")
+        if not isinstance(self.otel, bool):
+            raise ConfigError("otel", self.otel, "must be true or false")
         if not (isinstance(self.max_message_mb, int) and 1 <= self.max_message_mb <= _MAX_MESSAGE_MB):
             raise ConfigError(
                 "max_message_mb", self.max_message_mb, f"must be an integer in [1, {_MAX_MESSAGE_MB}]"
@@ -118,6 +141,17 @@ class ServerConfig:
             raise ConfigError("state_dir", str(self.state_dir), "must be a directory path")
         if not isinstance(self.state_fsync, bool):
             raise ConfigError("state_fsync", self.state_fsync, "must be true or false")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
+            raise ConfigError("workers", self.workers, "must be an integer in [1, 64]")
+        if self.workers > 1:
+            if self.redis_url is None:
+                raise ConfigError(
+                    "workers", self.workers, "the embedded ledger is one process; more than one worker needs --redis"
+                )
+            if not self.port:
+                raise ConfigError("workers", self.workers, "workers share one TCP port: give --port (not 0 or off)")
+            if self.unix_socket is not None:
+                raise ConfigError("workers", self.workers, "a Unix socket cannot be shared by workers")
 
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError(
@@ -213,6 +247,10 @@ def _level(source: str, raw: object) -> str:
     return str(raw).strip().upper()
 
 
+def _lower(source: str, raw: object) -> str:
+    return str(raw).strip().lower()
+
+
 def _bool(source: str, raw: object) -> bool:
     text = str(raw).strip().lower()
     if text in ("1", "true", "yes", "on"):
@@ -227,6 +265,9 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "port": _port,
     "unix_socket": _path,
     "log_level": _level,
+    "log_format": _lower,
+    "metrics_port": _port,
+    "otel": _bool,
     "data_dir": _path,
     "max_message_mb": _int,
     "grace_seconds": _float,
@@ -234,6 +275,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "demo_size": _text,
     "demo_seed": _int,
     "redis_url": _text,
+    "workers": _int,
     "redis_prefix": _text,
     "atp_config": _path,
     "routing_config": _path,

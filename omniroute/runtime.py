@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
-from typing import Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar
 
 from availability.errors import Unavailable
 from availability.ledger import ChangeBatch, Ledger
 
 from .config import ServerConfig
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -58,6 +62,8 @@ class Runtime:
         self._ledger: Ledger | None = None
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._writers = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="omniroute-write")
+        # set by the server before any call when --metrics-port is given; None: nothing is counted
+        self.metrics: Metrics | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -89,7 +95,10 @@ class Runtime:
         still queued for a thread when its caller gives up (deadline, cancel) is never started."""
         if work < inline_below and not self.ledger.blocking_io:
             return fn(*args, **kwargs)
-        return await self.loop.run_in_executor(self._writers, functools.partial(fn, *args, **kwargs))
+        # in the caller's context (run_in_executor does not pass it on, unlike to_thread): the ledger's
+        # log lines on the write thread then carry the call's request id
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await self.loop.run_in_executor(self._writers, call)
 
     def close(self) -> None:
         """After the server stopped: writes still queued for a thread are dropped, as nobody waits for

@@ -26,7 +26,6 @@ import logging
 import os
 import signal
 import stat
-import sys
 import time
 from collections.abc import Callable
 from datetime import date
@@ -45,13 +44,16 @@ from availability.model import AtpConfig, Snapshot
 from router import CostModel
 from router import warm_up as router_warm_up
 
+from . import logs
 from .config import ServerConfig
 from .edge import EdgeError, build_edge, log_edge
+from .metrics import Metrics
 from .runtime import Runtime
 from .servicers import AvailabilityServicer, DiagnosticsServicer, InventoryServicer
 from .servicers.admin import AdminServicer
 from .servicers.reservation import ReservationServicer
 from .servicers.routing import RoutingServicer
+from .tracing import Tracing, start_tracing
 from .v1 import (
     availability_pb2,
     availability_pb2_grpc,
@@ -98,15 +100,10 @@ class ServerError(RuntimeError):
     """The server cannot start (port in use, bad socket path, snapshot that fails to load)."""
 
 
-def configure_logging(level: str | int) -> None:
-    """The service's log format. Only entry points call this; the libraries just log."""
-    root = logging.getLogger()
-    if not any(getattr(h, "_omniroute", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-        handler._omniroute = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.setLevel(level)
+def configure_logging(level: str | int, fmt: str = "text") -> None:
+    """The service's log format (text or json, omniroute/logs.py). Only entry points call this; the
+    libraries just log."""
+    logs.configure(level, fmt)
 
 
 def demo_loader(
@@ -272,6 +269,9 @@ class OmnirouteServer:
         self._stopping: asyncio.Task[None] | None = None
         self._socket_path: Path | None = None
         self._now: asyncio.Future[None] | None = None
+        # the Prometheus endpoint's port once started (--metrics-port; None: metrics off)
+        self.metrics_port: int | None = None
+        self._tracing = Tracing([])
 
     @property
     def target(self) -> str:
@@ -291,15 +291,20 @@ class OmnirouteServer:
         except EdgeError as err:
             raise ServerError(str(err)) from None
         self.runtime = rt = Runtime(cfg, backend=self.backend)
+        if cfg.metrics_port is not None:
+            rt.metrics = Metrics(rt)
+        self._tracing = start_tracing(cfg.otel, version=rt.version)
         limit = cfg.max_message_bytes
         server = grpc.aio.server(
-            interceptors=edge.interceptors,
+            # tracing first: a call the edge refuses still gets its span
+            interceptors=[*self._tracing.interceptors, *edge.interceptors],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
                 # gRPC enables SO_REUSEPORT by default: a second server on the same port would then start
-                # "successfully" and silently share the traffic. Fail loudly instead.
-                ("grpc.so_reuseport", 0),
+                # "successfully" and silently share the traffic. Fail loudly instead, unless sharing the
+                # port is the point (`serve --workers N`: omniroute/workers.py).
+                ("grpc.so_reuseport", 1 if cfg.workers > 1 else 0),
             ]
         )
         availability_pb2_grpc.add_AvailabilityServiceServicer_to_server(AvailabilityServicer(rt), server)
@@ -337,6 +342,20 @@ class OmnirouteServer:
             self._socket_path = path
         await server.start()
         self._server = server
+        if rt.metrics is not None:
+            assert cfg.metrics_port is not None
+            wanted = cfg.metrics_port
+            if wanted and cfg.workers > 1:
+                from .workers import worker_index
+
+                # every worker counts its own calls: worker i (1..N) serves them on --metrics-port + i - 1
+                wanted += max(worker_index() - 1, 0)
+            try:
+                self.metrics_port = rt.metrics.serve(cfg.host, wanted)
+            except OSError as err:
+                await server.stop(0)
+                raise ServerError(f"metrics: cannot listen on {cfg.host}:{wanted}: {err}") from None
+            log.info("Prometheus metrics on http://%s:%d/metrics", cfg.host, self.metrics_port)
         log.info(
             "omniroute %s listening on %s (max message %d MB)",
             rt.version,
@@ -431,6 +450,10 @@ class OmnirouteServer:
         if self._socket_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._socket_path.unlink()
+        # last: a scrape during the drain still reports it (omniroute_serving 0)
+        if self.runtime is not None and self.runtime.metrics is not None:
+            self.runtime.metrics.close()
+        self._tracing.close()
         log.info("stopped")
 
     def stop_now(self) -> None:
@@ -504,7 +527,7 @@ async def serve(config: ServerConfig, load: LedgerLoader | None = None) -> None:
 
 def run(config: ServerConfig, load: LedgerLoader | None = None) -> None:
     """The blocking entry point of `omniroute serve`."""
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     log.debug("configuration: %s", config)
     log.debug("pid %d", os.getpid())
     asyncio.run(serve(config, load))

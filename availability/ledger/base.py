@@ -40,6 +40,15 @@ class ChangeBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """How far a replica's read model is behind its shared ledger in one partition of the change stream."""
+
+    partition: int
+    records: int  # sequences the ledger had (at its last look) that this replica has not applied yet
+    seconds: float  # how long ago the ledger was first seen at a sequence this replica has not applied yet
+
+
+@dataclass(frozen=True, slots=True)
 class SafetyStockEntry:
     sku: str
     location: str

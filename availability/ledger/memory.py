@@ -265,6 +265,9 @@ class MemoryLedger:
         self._seen: dict[str, tuple[object, ...]] = {}
         self._seen_batches: deque[tuple[int, list[str]]] = deque()
         self._sequence = store.sequence
+        # holds expired by this ledger's sweeper (or expire_due calls) since it was made: the service's
+        # metrics read it; journal replay does not count
+        self.expired_total = 0
         self._meta = np.zeros(4, dtype=np.int64)
         self._window_start = -(2**62)
         self._reset_positions_state()
@@ -978,6 +981,7 @@ class MemoryLedger:
                 return 0
             self._check_writable()
             n = self.holds.expire_due(at)
+            self.expired_total += n
             ticket = self._log(J.Kind.EXPIRE, at, lambda: b"") if n else 0
         self._settle(ticket)
         return n

@@ -66,7 +66,7 @@ from ..model import (
 )
 from ..reservations import LineMove, LineQuantity, ReconcileReport, Reservation, ReserveRequest
 from ..store import StockStore, StoreView
-from .base import ChangeListener, Ledger, SafetyStockEntry
+from .base import ChangeListener, Ledger, PartitionLag, SafetyStockEntry
 from .memory import MAX_EVENT_BATCH
 from .redis_codec import (
     ALLOC_ROW,
@@ -322,6 +322,19 @@ class RedisLedger:
         """True while this replica cannot confirm it is up to date with Redis (Redis unreachable, no
         data, a rebuild pending). Reads keep answering from the last known state meanwhile."""
         return self._replica.stale
+
+    def stream_lag(self, *, refresh: bool = False) -> list[PartitionLag]:
+        """Per partition, how far this replica's read model is behind Redis (see Replica.lag): from the
+        heartbeat's last look, or, with `refresh`, from a look made now (one round trip)."""
+        if refresh:
+            with reachable(self.url):
+                self._replica.look_at_heads()
+        return self._replica.lag()
+
+    @property
+    def expired_total(self) -> int:
+        """Reservations this process's sweeper (or expire_due) expired since the ledger was opened."""
+        return self._holds.expired_total
 
     def reached(self, token: int) -> bool:
         """Whether this replica has applied the write whose token (EventResult.sequence) is given."""

@@ -218,6 +218,7 @@ class RedisHolds:
 
     def __init__(self, ledger: RedisLedger) -> None:
         self._l = ledger
+        self.expired_total = 0  # reservations this process expired (each replica sweeps; see expire_due)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._reconciling = threading.Lock()  # one reconcile at a time: it keeps its last reads here
@@ -746,6 +747,7 @@ class RedisHolds:
                     rid = key.split(":rsv:", 1)[1]
                     if self._expire_one(rid, now):
                         n += 1
+                        self.expired_total += 1  # as they go: an outage midway keeps what was done
         return n
 
     def _expire_one(self, rid: str, now: int) -> bool:

@@ -23,6 +23,7 @@ partition's sequence when there is one partition. A write's token is seq * P + p
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -40,7 +41,7 @@ import redis
 from ..locations import LocationTable
 from ..model import Sku, Snapshot
 from ..store import StockStore
-from .base import ChangeBatch, ChangeListener
+from .base import ChangeBatch, ChangeListener, PartitionLag
 from .redis_codec import (
     ALLOC_ROW,
     EVENT_ROW,
@@ -576,6 +577,12 @@ class Replica:
         self._deferred: dict[int, list[Record]] = {}
         self._id = uuid.uuid4().hex[:12]
         self.rebuilds = 0
+        # Lag bookkeeping (lag()): per partition, Redis's sequence at the last look (the heartbeat's, once
+        # a second), and the looks that found Redis ahead of this replica, oldest first, as (sequence,
+        # monotonic time): the oldest not yet applied says since when this replica has been behind.
+        self._lag_lock = threading.Lock()
+        self._heads: list[int] = list(state.applied)
+        self._behind: list[collections.deque[tuple[int, float]]] = [collections.deque() for _ in state.applied]
 
     # ------------------------------------------------------------------ reads (no Redis)
     @property
@@ -601,6 +608,44 @@ class Replica:
         partition's script so the window follows the whole ledger, as in the embedded one."""
         st = self._state
         return st.high_water, st.window_start
+
+    def lag(self) -> list[PartitionLag]:
+        """Per partition, how far this replica is behind Redis: no I/O, from the last look at Redis's
+        sequences (the heartbeat's, at most a second old unless Redis is out of reach, when `stale`
+        says so and the seconds keep growing)."""
+        now = time.monotonic()
+        applied = self._state.applied
+        out: list[PartitionLag] = []
+        with self._lag_lock:
+            for p, behind in enumerate(self._behind):
+                done = applied[p] if p < len(applied) else 0
+                while behind and behind[0][0] <= done:
+                    behind.popleft()
+                head = self._heads[p] if p < len(self._heads) else done
+                out.append(PartitionLag(p, max(0, head - done), now - behind[0][1] if behind else 0.0))
+        return out
+
+    def note_heads(self, parts: Sequence[int], heads: Sequence[int]) -> None:
+        """Record Redis's sequences of these partitions, as just read."""
+        now = time.monotonic()
+        applied = self._state.applied
+        with self._lag_lock:
+            for p, head in zip(parts, heads, strict=True):
+                if p >= len(self._heads):
+                    continue  # partitions changed under a rebuild: the next look is right
+                self._heads[p] = head
+                behind = self._behind[p]
+                # one entry per new sequence seen ahead; bounded, keeping the oldest (it sets the seconds)
+                if head > applied[p] and (not behind or head > behind[-1][0]) and len(behind) < 4096:
+                    behind.append((head, now))
+
+    def look_at_heads(self) -> None:
+        """Read Redis's sequence of every partition now (one round trip) for lag(). Raises redis errors."""
+        parts = list(range(self._state.partitions))
+        pipe = self._client.pipeline(transaction=False)
+        for p in parts:
+            pipe.hget(self._keys.partition_meta(p), "seq")
+        self.note_heads(parts, [int(v or 0) for v in pipe.execute()])
 
     def note_window(self, high_water: int, window_start: int) -> None:
         st = self._state
@@ -736,6 +781,9 @@ class Replica:
         self._reader_from = list(state.applied)
         self._rebuild_wanted = False
         self._no_data = False
+        with self._lag_lock:  # a new picture: what was seen ahead of the old one says nothing of it
+            self._heads = list(state.applied)
+            self._behind = [collections.deque() for _ in state.applied]
         self._applied.notify_all()
         self._publish(ChangeBatch(sequence=live.sequence, everything=True))
 
@@ -907,6 +955,7 @@ class Replica:
         for p, was, (pgen, seq) in zip(parts, applied, rows, strict=True):
             if pgen is None or int(seq or 0) < was:
                 raise NeedRebuild(f"partition {p} is back at sequence {int(seq or 0)}, behind {was}: data lost")
+        self.note_heads(parts, [int(seq or 0) for _, seq in rows])
 
     def _rebuild(self) -> None:
         fresh = self._rebuild_fn()

@@ -69,12 +69,34 @@ class ScriptFailed(RuntimeError):
     """A script raised an error inside Redis: a bug or a corrupted key, never bad input."""
 
 
+class ErrorTally:
+    """Failed Redis calls of this process's ledgers, by kind: "unavailable" (refused, lost or timed out,
+    counted where they become Unavailable) and "script" (ScriptFailed). The service exports them as a
+    metric; the library only counts (it never imports the service)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def add(self, kind: str) -> None:
+        with self._lock:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+LEDGER_ERRORS = ErrorTally()
+
+
 @contextmanager
 def reachable(url: str) -> Iterator[None]:
     """Connection failures as Unavailable, with the ledger's address (never its password)."""
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
+        LEDGER_ERRORS.add("unavailable")
         raise Unavailable(f"ledger at {redacted(url)} unreachable: {err}") from None
 
 
@@ -200,6 +222,7 @@ class Scripts:
                 replies[k] = r
         for call, r in zip(calls, replies, strict=True):
             if isinstance(r, ResponseError):
+                LEDGER_ERRORS.add("script")
                 raise ScriptFailed(f"script {call.script} failed inside Redis: {r}")
         return replies
 

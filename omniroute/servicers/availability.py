@@ -21,6 +21,7 @@ from availability.catalog import MIN_TABLE_BATCH
 from availability.errors import InvalidArgument, Unavailable
 from availability.model import check_id
 from availability.store import StockStore, StoreView
+from omniroute.metrics import Metrics, status_counts
 from omniroute.queries import DEFAULT_NEARBY_LIMIT, CartLine, find_nearby_stores
 from omniroute.runtime import Runtime
 from omniroute.status import rpc
@@ -58,14 +59,17 @@ def _packed_bytes(tag: bytes, payload: bytes) -> bytes:
     return tag + bytes(length) + payload
 
 
-def _network_answer(store: StockStore, request: pb.GetAvailabilityRequest) -> pb.GetAvailabilityResponse:
+def _network_answer(
+    store: StockStore, request: pb.GetAvailabilityRequest, metrics: Metrics | None = None
+) -> pb.GetAvailabilityResponse:
     """GetAvailability without per-location rows: availability.atp.get_availability's checks and answer
     (same order, same errors, same figures), without a Python object per SKU. The ids of a request of
     MIN_TABLE_BATCH SKUs or more are resolved from its own wire bytes in one kernel call
     (IdIndex.lookup_wire; ~65 us per 1,000 SKUs less than making their strings): only ids that turn out
     unknown are read as str, to be checked for form. The answer is made as wire bytes in one kernel call
     (quantity, status, unknown, sequence) and parsed once into the response (~40 us per 1,000 SKUs less
-    than `tolist` and the constructor)."""
+    than `tolist` and the constructor). With `metrics`, the answer's statuses are counted from those bytes
+    (~0.5 us, where reading them back from the response costs ~26 us per 1,000 SKUs)."""
     method = method_of(request.method)
     scope = scope_of(request.scope)
     day = as_of_day(date_of(request.as_of, "as_of") if request.HasField("as_of") else None)
@@ -90,7 +94,10 @@ def _network_answer(store: StockStore, request: pb.GetAvailabilityRequest) -> pb
         qty = view.atp_many(idx, chan, method, scope, day)
         return encode_availability(qty, idx, network.config.low_stock_network, sequence)
 
-    return pb.GetAvailabilityResponse.FromString(store.read(answer).tobytes())
+    wire_answer = store.read(answer).tobytes()
+    if metrics is not None:  # `answer` refused an empty request: there is at least one SKU here
+        metrics.atp_answers(*status_counts(wire_answer, n))
+    return pb.GetAvailabilityResponse.FromString(wire_answer)
 
 
 class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
@@ -105,7 +112,7 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
         if request.min_sequence and store.sequence < request.min_sequence:
             await self._wait_for_sequence(request.min_sequence, context)
         if not request.per_location:
-            resp = _network_answer(store, request)
+            resp = _network_answer(store, request, self.rt.metrics)
             # set after the kernel's bytes are parsed: a replica is stale for seconds at a time, rarely,
             # so the hot path pays one attribute read and the kernel stays about figures only
             if self.rt.stale:
@@ -127,6 +134,10 @@ class AvailabilityServicer(pb_grpc.AvailabilityServiceServicer):
         resp = pb.GetAvailabilityResponse(
             quantity=result.quantity.tolist(), sequence=result.sequence, stale=self.rt.stale
         )
+        metrics = self.rt.metrics
+        if metrics is not None:
+            out, low, in_stock = np.bincount(result.status, minlength=3).tolist()  # engine statuses 0..2
+            metrics.atp_answers(out, low, in_stock, int(np.count_nonzero(result.unknown)))
         # status and unknown are one byte per SKU on the wire (packed enum 1..3, packed bool), so they are
         # merged as ready-made packed fields: ~3 us instead of ~70 us per 1,000 SKUs through `extend`.
         # Engine statuses are 0..2, the proto's 1..3 (0 is UNSPECIFIED).

@@ -104,3 +104,54 @@ def test_draining_says_not_serving_even_for_the_read_services() -> None:
     finally:
         channel.close()
         srv.stop()
+
+
+def test_not_serving_anywhere_until_the_read_model_is_loaded() -> None:
+    """SERVING needs the arrays: while the ledger loads, every service, the read ones included, says
+    NOT_SERVING (their calls answer UNAVAILABLE meanwhile)."""
+    import threading
+
+    from availability.ledger import MemoryLedger
+
+    from .fixtures import tiny_ledger
+
+    release = threading.Event()
+
+    def slow_load() -> MemoryLedger:
+        release.wait(10)
+        return tiny_ledger()
+
+    srv = ServerThread(load=slow_load).start(wait_loaded=False)
+    try:
+        with Client(srv.target, timeout=10) as c:
+            assert {name: c.health(name) for name in ("", *SERVICE_NAMES)} == dict.fromkeys(
+                ("", *SERVICE_NAMES), "NOT_SERVING"
+            )
+            release.set()
+            srv.call(srv.server.wait_until_loaded())
+            assert all(c.health(name) == "SERVING" for name in ("", *SERVICE_NAMES))
+    finally:
+        release.set()
+        srv.stop()
+
+
+def test_a_ledger_out_of_reach_when_loading_ends_is_not_serving_from_the_start() -> None:
+    """Health is set from the ledger's reachability the moment loading ends, not at the next poll; the
+    metrics say the same (omniroute_serving 0, omniroute_ledger_stale 1)."""
+    from .fixtures import with_config
+    from .test_metrics import scrape, value
+
+    ledger = SwitchedLedger()
+    ledger.stale = True
+    srv = ServerThread(with_config(metrics_port=0), load=ledger).start()
+    try:
+        with Client(srv.target, timeout=10) as c:
+            assert c.health() == "NOT_SERVING"
+            assert all(c.health(name) == "NOT_SERVING" for name in WRITE_SERVICES)
+            assert all(c.health(name) == "SERVING" for name in READ_SERVICES)
+        assert srv.server.metrics_port is not None
+        samples = scrape(srv.server.metrics_port)
+        assert value(samples, "omniroute_ledger_stale") == 1
+        assert value(samples, "omniroute_serving") == 0 and value(samples, "omniroute_loaded") == 1
+    finally:
+        srv.stop()
