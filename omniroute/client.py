@@ -332,6 +332,8 @@ class ServerInfo:
     channels: int
     read_model_bytes: int
     stale: bool = False  # the ledger is out of reach: reads answer the last known state, writes fail
+    pid: int = 0  # the process that answered
+    worker: int = 0  # its number under `serve --workers N` (0: a single process)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1669,6 +1671,8 @@ class Client:
             m.channels,
             m.read_model_bytes,
             m.stale,
+            m.pid,
+            m.worker,
         )
 
     def health(self, service: str = "", *, timeout: float | None = None) -> str:

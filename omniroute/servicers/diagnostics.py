@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import grpc.aio
@@ -10,6 +11,7 @@ from omniroute.runtime import Runtime
 from omniroute.status import rpc
 from omniroute.v1 import diagnostics_pb2 as pb
 from omniroute.v1 import diagnostics_pb2_grpc as pb_grpc
+from omniroute.workers import worker_index
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _PONG = pb.PingResponse()
@@ -27,7 +29,7 @@ class DiagnosticsServicer(pb_grpc.DiagnosticsServiceServicer):
     @rpc
     async def GetServerInfo(self, request: pb.GetServerInfoRequest, context: Context) -> pb.ServerInfo:
         rt = self.rt
-        info = pb.ServerInfo(version=rt.version, backend=rt.backend)
+        info = pb.ServerInfo(version=rt.version, backend=rt.backend, pid=os.getpid(), worker=worker_index())
         if rt.loaded:
             store = rt.ledger.store
             info.sequence = store.sequence

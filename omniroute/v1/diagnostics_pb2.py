@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eomniroute/v1/diagnostics.proto\x12\x0comniroute.v1\"\r\n\x0bPingRequest\"\x0e\n\x0cPingResponse\"\x16\n\x14GetServerInfoRequest\"\xaf\x01\n\nServerInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x11\n\tpositions\x18\x04 \x01(\x04\x12\x11\n\tlocations\x18\x05 \x01(\r\x12\x0c\n\x04skus\x18\x06 \x01(\r\x12\x10\n\x08\x63hannels\x18\x07 \x01(\r\x12\x18\n\x10read_model_bytes\x18\x08 \x01(\x04\x12\r\n\x05stale\x18\t \x01(\x08\x32\xa2\x01\n\x12\x44iagnosticsService\x12=\n\x04Ping\x12\x19.omniroute.v1.PingRequest\x1a\x1a.omniroute.v1.PingResponse\x12M\n\rGetServerInfo\x12\".omniroute.v1.GetServerInfoRequest\x1a\x18.omniroute.v1.ServerInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eomniroute/v1/diagnostics.proto\x12\x0comniroute.v1\"\r\n\x0bPingRequest\"\x0e\n\x0cPingResponse\"\x16\n\x14GetServerInfoRequest\"\xcc\x01\n\nServerInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x11\n\tpositions\x18\x04 \x01(\x04\x12\x11\n\tlocations\x18\x05 \x01(\r\x12\x0c\n\x04skus\x18\x06 \x01(\r\x12\x10\n\x08\x63hannels\x18\x07 \x01(\r\x12\x18\n\x10read_model_bytes\x18\x08 \x01(\x04\x12\r\n\x05stale\x18\t \x01(\x08\x12\x0b\n\x03pid\x18\n \x01(\r\x12\x0e\n\x06worker\x18\x0b \x01(\r2\xa2\x01\n\x12\x44iagnosticsService\x12=\n\x04Ping\x12\x19.omniroute.v1.PingRequest\x1a\x1a.omniroute.v1.PingResponse\x12M\n\rGetServerInfo\x12\".omniroute.v1.GetServerInfoRequest\x1a\x18.omniroute.v1.ServerInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,7 +38,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSERVERINFOREQUEST']._serialized_start=79
   _globals['_GETSERVERINFOREQUEST']._serialized_end=101
   _globals['_SERVERINFO']._serialized_start=104
-  _globals['_SERVERINFO']._serialized_end=279
-  _globals['_DIAGNOSTICSSERVICE']._serialized_start=282
-  _globals['_DIAGNOSTICSSERVICE']._serialized_end=444
+  _globals['_SERVERINFO']._serialized_end=308
+  _globals['_DIAGNOSTICSSERVICE']._serialized_start=311
+  _globals['_DIAGNOSTICSSERVICE']._serialized_end=473
 # @@protoc_insertion_point(module_scope)

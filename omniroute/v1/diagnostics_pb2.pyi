@@ -17,7 +17,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "backend", "sequence", "positions", "locations", "skus", "channels", "read_model_bytes", "stale")
+    __slots__ = ("version", "backend", "sequence", "positions", "locations", "skus", "channels", "read_model_bytes", "stale", "pid", "worker")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,8 @@ class ServerInfo(_message.Message):
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     READ_MODEL_BYTES_FIELD_NUMBER: _ClassVar[int]
     STALE_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
     version: str
     backend: str
     sequence: int
@@ -36,4 +38,6 @@ class ServerInfo(_message.Message):
     channels: int
     read_model_bytes: int
     stale: bool
-    def __init__(self, version: _Optional[str] = ..., backend: _Optional[str] = ..., sequence: _Optional[int] = ..., positions: _Optional[int] = ..., locations: _Optional[int] = ..., skus: _Optional[int] = ..., channels: _Optional[int] = ..., read_model_bytes: _Optional[int] = ..., stale: _Optional[bool] = ...) -> None: ...
+    pid: int
+    worker: int
+    def __init__(self, version: _Optional[str] = ..., backend: _Optional[str] = ..., sequence: _Optional[int] = ..., positions: _Optional[int] = ..., locations: _Optional[int] = ..., skus: _Optional[int] = ..., channels: _Optional[int] = ..., read_model_bytes: _Optional[int] = ..., stale: _Optional[bool] = ..., pid: _Optional[int] = ..., worker: _Optional[int] = ...) -> None: ...
