@@ -133,7 +133,7 @@ def alone_lp_gap(store: StockStore, orders: list[Order], seed: int) -> dict[str,
     index = {lid: i for i, lid in enumerate(problems[0].network_ids)}
     # each order's optimum alone as the hint, so that the objective is the plan's cost in cents
     plans = {o: B._plan_of(p, solve(p, seed=seed), index) for o, p in enumerate(problems)}
-    rows = [B._own_candidates(p, np.flatnonzero(plans[o].any(axis=1))) for o, p in enumerate(problems)]
+    rows = [B._own_candidates(p, np.flatnonzero(plans[o].any(axis=1)))[0] for o, p in enumerate(problems)]
     ip = lp = 0.0
     for o, p in enumerate(problems):
         if p.fulfillable().sum() == 0:
@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "build_s": round(time.perf_counter() - t0, 1),
             "batches": {},
         }
+        out["networks"][size] = net
         for n in args.orders:
             orders = sample_orders(store, n, args.seed)
             limit = args.time_limit or (10.0 if n <= 1_000 else 45.0)
@@ -173,6 +174,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             fig = figures(result)
             fig["time_limit_s"] = limit
             net["batches"][str(n)] = fig
+            save(args.json, out)  # what is measured so far survives a later failure
             say(
                 f"[{size}] {n:,} orders: {fig['joint']['time_s']:.1f} s ({result.solver_status}), "
                 f"saves {fig['saving_vs'].get('fewest_shipments') or 0:.1%} vs sequential fewest_shipments"
@@ -181,8 +183,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sample = sample_orders(store, 300, args.seed)
             say(f"[{size}] the LP relaxation's gap on 300 orders, each alone")
             net["lp_gap_orders_alone"] = alone_lp_gap(store, sample, args.seed)
-        out["networks"][size] = net
     return out
+
+
+def save(path: Path, out: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
 
 
 def mark(ok: bool | None) -> str:
@@ -265,8 +271,7 @@ def main() -> None:
         args.orders = [*args.orders, 10_000]
     out = run(args)
     report(out)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2))
+    save(args.json, out)
     say(f"results written to {args.json}")
 
 
