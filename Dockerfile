@@ -21,8 +21,8 @@ RUN pip install /src && rm -rf /src /root/.cache
 
 USER omniroute
 WORKDIR /home/omniroute
-# Compile the numba kernels into the user's cache at build time (about 10 s), not on the first start.
-RUN python -c "from availability import _kernels; _kernels.warm_up()"
+# Compile the numba kernels (engine and router) into the user's cache at build time, not on the first start.
+RUN python -c "from availability import _kernels; _kernels.warm_up(); import router; router.warm_up()"
 
 EXPOSE 50051
 HEALTHCHECK --interval=10s --timeout=4s --start-period=30s --retries=3 \
