@@ -4,6 +4,7 @@
     python benchmarks/bench_batch.py --quick              # demo network, one batch of 300 (about 15 s)
     python benchmarks/bench_batch.py --large              # and batches of 10,000 orders (minutes)
     python benchmarks/bench_batch.py --networks medium --orders 1000 --json out.json
+    python benchmarks/bench_batch.py --quick --compare-solvers 1000   # HiGHS vs CP-SAT on one joint model
 
 Protocol, per network and batch size, in one process:
 1. Network: omniroute.networkgen.generate_network(size, seed) and StockStore.from_snapshot; default cost
@@ -148,6 +149,71 @@ def alone_lp_gap(store: StockStore, orders: list[Order], seed: int) -> dict[str,
     return {"orders": len(orders), "optimum": ip, "lp": lp, "gap": round(1 - lp / ip, 6) if ip else None}
 
 
+def compare_solvers(store: StockStore, orders: list[Order], seed: int, seconds: float) -> list[dict[str, Any]]:
+    """The joint model over every order of a batch (router.batch's private builder, no order kept out),
+    solved by HiGHS and by CP-SAT (two workers) through MathOpt, each with and without the sequential
+    optimal plan as a hint: what chose HiGHS."""
+    from datetime import timedelta
+
+    from ortools.math_opt import callback_pb2, model_parameters_pb2, parameters_pb2
+    from ortools.math_opt.core.python import solver as mathopt_solver
+    from ortools.math_opt.python import mathopt
+
+    from router import CostModel
+    from router import batch as B
+    from router._mip import to_proto
+
+    problems, protection, _ = B._read(store, orders, CostModel(), None, None)
+    shared = B._share(problems, protection)
+    index = {lid: i for i, lid in enumerate(problems[0].network_ids)}
+    hint = B._route_sequentially(problems, shared, index, "optimal", seed)
+    members = [o for o, p in enumerate(problems) if p.fulfillable().sum() > 0]
+    rows = [B._own_candidates(p, np.flatnonzero(hint.plans[o].any(axis=1)))[0] for o, p in enumerate(problems)]
+    model = B._build_joint(problems, shared, rows, members, dict(enumerate(hint.plans)), 0, 0).model
+    assert model.hint is not None
+    out = []
+    for name, kind, threads in (("HiGHS", mathopt.SolverType.HIGHS, 0), ("CP-SAT", mathopt.SolverType.CP_SAT, 2)):
+        for hinted in (True, False):
+            params = parameters_pb2.SolveParametersProto()
+            params.time_limit.FromTimedelta(timedelta(seconds=seconds))
+            params.relative_gap_tolerance = 1e-3
+            params.random_seed = seed
+            if threads:
+                params.threads = threads
+            model_params = model_parameters_pb2.ModelSolveParametersProto()
+            if hinted:
+                h = model_params.solution_hints.add()
+                h.variable_values.ids.extend(range(model.variables))
+                h.variable_values.values.extend(model.hint.tolist())
+            started = time.perf_counter()
+            result = mathopt_solver.solve(
+                to_proto(model),
+                kind.value,
+                parameters_pb2.SolverInitializerProto(),
+                params,
+                model_params,
+                None,
+                callback_pb2.CallbackRegistrationProto(),
+                None,
+                None,
+            )
+            bounds = result.termination.objective_bounds
+            out.append(
+                {
+                    "solver": name,
+                    "workers": threads or "HiGHS's default",
+                    "hint": hinted,
+                    "seconds": round(time.perf_counter() - started, 2),
+                    "plan": bounds.primal_bound,
+                    "bound": bounds.dual_bound,
+                    "sequential_optimal": model.objective(model.hint),
+                    "variables": model.variables,
+                }
+            )
+            say(f"    {name} hint={hinted}: {out[-1]['seconds']} s, plan {bounds.primal_bound:,.0f}")
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.bench_engine import machine
     from benchmarks.bench_routing import make_network, sample_orders
@@ -179,6 +245,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"[{size}] {n:,} orders: {fig['joint']['time_s']:.1f} s ({result.solver_status}), "
                 f"saves {fig['saving_vs'].get('fewest_shipments') or 0:.1%} vs sequential fewest_shipments"
             )
+        if args.compare_solvers:
+            say(f"[{size}] HiGHS and CP-SAT on the joint model of {args.compare_solvers:,} orders")
+            net["solvers"] = compare_solvers(
+                store, sample_orders(store, args.compare_solvers, args.seed), args.seed, 10.0
+            )
+            save(args.json, out)
         if not args.no_lp:
             sample = sample_orders(store, 300, args.seed)
             say(f"[{size}] the LP relaxation's gap on 300 orders, each alone")
@@ -238,6 +310,13 @@ def report(out: dict[str, Any]) -> None:
             )
             if f["message"]:
                 print(f"    note: {f['message'][:300]}")
+        for row in net.get("solvers", []):
+            plan, bound, seq = row["plan"], row["bound"], row["sequential_optimal"]
+            print(
+                f"  {row['solver']} (workers: {row['workers']}), hint {row['hint']}: {row['seconds']} s, plan "
+                f"{(plan - seq) / seq:+.3%} vs sequential optimal, gap {(plan - bound) / abs(plan):.3%} "
+                f"({row['variables']:,} variables)"
+            )
         alone = net.get("lp_gap_orders_alone")
         if alone and alone["gap"] is not None:
             print(
@@ -259,6 +338,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="demo network, one batch of 300 orders")
     parser.add_argument("--time-limit", type=float, default=None, help="solver seconds (10; 45 above 1,000)")
     parser.add_argument("--no-lp", action="store_true", help="skip the LP relaxation's bound")
+    parser.add_argument("--compare-solvers", type=int, default=0, metavar="N", help="HiGHS vs CP-SAT on N orders")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, default=ROOT / "bench-results" / "batch.json")
     args = parser.parse_args()
