@@ -5,5 +5,5 @@ from .base import ChangeListener as ChangeListener
 from .base import Ledger as Ledger
 from .base import PartitionLag as PartitionLag
 from .base import SafetyStockEntry as SafetyStockEntry
-from .memory import MAX_EVENT_BATCH as MAX_EVENT_BATCH
+from .entries import MAX_EVENT_BATCH as MAX_EVENT_BATCH
 from .memory import MemoryLedger as MemoryLedger

@@ -63,19 +63,17 @@ from ..model import (
     Sku,
     Snapshot,
     StockEvent,
-    check_id,
-    check_quantity,
     stock_event_problem,
 )
 from ..reservations import Inconsistency, LineMove, LineQuantity, ReconcileReport, Reservation, ReserveRequest
 from ..store import Generation, StockStore, StoreView
 from . import journal as J
 from .base import ChangeBatch, ChangeListener, SafetyStockEntry
+from .entries import check_event_batch, resolve_allocation_entries, resolve_safety_entries
 from .holdbook import Fix, HoldBook
 from .onhand import KEY as _AUDIT_KEY
 from .onhand import BaseTable, OnHandAudit, position_table
 
-MAX_EVENT_BATCH = 50_000
 _KEY = 1 << 20  # position key = sku * _KEY + location; locations are far fewer than 2**20
 assert _KEY == _AUDIT_KEY
 
@@ -492,15 +490,7 @@ class MemoryLedger:
 
     # ------------------------------------------------------------------ stock events
     def apply_stock_events(self, events: Sequence[StockEvent]) -> EventBatchResult:
-        if isinstance(events, (str, bytes)):
-            raise InvalidArgument("events", events, "must be a list of stock events")
-        if len(events) == 0:
-            raise InvalidArgument("events", [], "must contain at least one event")
-        if len(events) > MAX_EVENT_BATCH:
-            raise InvalidArgument("events", len(events), f"at most {MAX_EVENT_BATCH} events per batch")
-        for k, e in enumerate(events):
-            if not isinstance(e, StockEvent):
-                raise InvalidArgument(f"events[{k}]", e, "must be a StockEvent")
+        check_event_batch(events)
         with self._lock, _gc_paused(), self._pinned_now():
             self._check_writable()
             result, ticket = self._apply_locked(events)
@@ -804,8 +794,6 @@ class MemoryLedger:
 
     # ------------------------------------------------------------------ configuration writes
     def set_safety_stock(self, entries: Sequence[SafetyStockEntry]) -> int:
-        if not entries:
-            raise InvalidArgument("entries", [], "must contain at least one entry")
         with self._lock, self._pinned_now() as now:
             self._check_writable()
             seq = self._set_safety_locked(entries)
@@ -815,35 +803,16 @@ class MemoryLedger:
 
     def _set_safety_locked(self, entries: Sequence[SafetyStockEntry]) -> int:
         store = self._store
-        skus: list[int] = []
-        locs: list[int] = []
-        values: list[int] = []
-        seen: set[tuple[int, int]] = set()
-        for i, e in enumerate(entries):
-            check_id(f"entries[{i}].sku", e.sku)
-            li = store.network.index.get(e.location)
-            if li is None:
-                check_id(f"entries[{i}].location", e.location)
-                raise InvalidArgument(f"entries[{i}].location", e.location, "unknown location")
-            if e.quantity is not None:
-                check_quantity(f"entries[{i}].quantity", e.quantity)
-            si = store.skus.get(e.sku)
-            if si is None:
-                raise InvalidArgument(f"entries[{i}].sku", e.sku, "unknown SKU")
-            if (si, li) in seen:
-                raise InvalidArgument(f"entries[{i}]", (e.sku, e.location), "duplicate (sku, location)")
-            seen.add((si, li))
-            skus.append(si)
-            locs.append(li)
-            values.append(-1 if e.quantity is None else e.quantity)
+        rows = resolve_safety_entries(store, entries)
+        skus = [r[0] for r in rows]
+        locs = [r[1] for r in rows]
+        values = [r[2] for r in rows]
         sku_arr = np.array(skus, np.int64)
         slots = store.ensure_slots(sku_arr, np.array(locs, np.int64))
         store.set_safety_many(slots, np.array(values, np.int64))
         return self._bump(sku_arr)
 
     def set_allocations(self, entries: Sequence[AllocationRow]) -> int:
-        if not entries:
-            raise InvalidArgument("entries", [], "must contain at least one entry")
         with self._lock, self._pinned_now() as now:
             self._check_writable()
             seq = self._set_allocations_locked(entries)
@@ -853,26 +822,7 @@ class MemoryLedger:
 
     def _set_allocations_locked(self, entries: Sequence[AllocationRow]) -> int:
         store = self._store
-        resolved: list[tuple[int, int, int, int]] = []
-        seen: set[tuple[int, int]] = set()
-        for i, a in enumerate(entries):
-            si = store.skus.get(a.sku)
-            if si is None:
-                check_id(f"entries[{i}].sku", a.sku)
-                raise InvalidArgument(f"entries[{i}].sku", a.sku, "unknown SKU")
-            ci = store.network.channels.get(a.channel)
-            if ci is None:
-                check_id(f"entries[{i}].channel", a.channel)
-                raise InvalidArgument(f"entries[{i}].channel", a.channel, "unknown channel")
-            check_quantity(f"entries[{i}].quantity", a.quantity)
-            check_quantity(f"entries[{i}].consumed", a.consumed)
-            if a.consumed > a.quantity:
-                raise InvalidArgument(f"entries[{i}].consumed", a.consumed, "must not exceed quantity")
-            if (si, ci) in seen:
-                raise InvalidArgument(f"entries[{i}]", (a.sku, a.channel), "duplicate (sku, channel)")
-            seen.add((si, ci))
-            # consumed 0 means "not given": what the channel consumed so far is kept
-            resolved.append((si, ci, a.quantity, a.consumed if a.consumed else -1))
+        resolved = resolve_allocation_entries(store, entries)
         arr = np.array(resolved, dtype=np.int64).reshape(-1, 4)
         store.set_allocations(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
         return self._bump(arr[:, 0].copy())

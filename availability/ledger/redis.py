@@ -60,14 +60,12 @@ from ..model import (
     Location,
     Snapshot,
     StockEvent,
-    check_id,
-    check_quantity,
     stock_event_problem,
 )
 from ..reservations import LineMove, LineQuantity, ReconcileReport, Reservation, ReserveRequest
 from ..store import StockStore, StoreView
 from .base import ChangeListener, Ledger, PartitionLag, SafetyStockEntry
-from .memory import MAX_EVENT_BATCH
+from .entries import check_event_batch, resolve_allocation_entries, resolve_safety_entries
 from .redis_codec import (
     ALLOC_ROW,
     C_APPLIED,
@@ -358,15 +356,7 @@ class RedisLedger:
 
     # ------------------------------------------------------------------ stock events
     def apply_stock_events(self, events: Sequence[StockEvent]) -> EventBatchResult:
-        if isinstance(events, (str, bytes)):
-            raise InvalidArgument("events", events, "must be a list of stock events")
-        if len(events) == 0:
-            raise InvalidArgument("events", [], "must contain at least one event")
-        if len(events) > MAX_EVENT_BATCH:
-            raise InvalidArgument("events", len(events), f"at most {MAX_EVENT_BATCH} events per batch")
-        for k, e in enumerate(events):
-            if not isinstance(e, StockEvent):
-                raise InvalidArgument(f"events[{k}]", e, "must be a StockEvent")
+        check_event_batch(events)
         with self._write_lock, reachable(self.url):
             return self._apply_events(events)
 
@@ -658,59 +648,20 @@ class RedisLedger:
 
     # ------------------------------------------------------------------ configuration writes
     def set_safety_stock(self, entries: Sequence[SafetyStockEntry]) -> int:
-        if not entries:
-            raise InvalidArgument("entries", [], "must contain at least one entry")
         with self._write_lock, reachable(self.url):
             for _attempt in range(3):
-                store = self.store
-                rows: list[tuple[str, int, int]] = []
-                seen: set[tuple[int, int]] = set()
-                for i, e in enumerate(entries):
-                    check_id(f"entries[{i}].sku", e.sku)
-                    li = store.network.index.get(e.location)
-                    if li is None:
-                        check_id(f"entries[{i}].location", e.location)
-                        raise InvalidArgument(f"entries[{i}].location", e.location, "unknown location")
-                    if e.quantity is not None:
-                        check_quantity(f"entries[{i}].quantity", e.quantity)
-                    si = store.skus.get(e.sku)
-                    if si is None:
-                        raise InvalidArgument(f"entries[{i}].sku", e.sku, "unknown SKU")
-                    if (si, li) in seen:
-                        raise InvalidArgument(f"entries[{i}]", (e.sku, e.location), "duplicate (sku, location)")
-                    seen.add((si, li))
-                    rows.append((e.sku, li, -1 if e.quantity is None else e.quantity))
+                resolved = resolve_safety_entries(self.store, entries)
+                rows = [(e.sku, li, value) for e, (_si, li, value) in zip(entries, resolved, strict=True)]
                 done = self._config_write(KIND_SAFETY, rows, SAFETY_ROW)
                 if done:
                     return self.store.sequence
         raise Unavailable(f"ledger at {redacted(self.url)}: a snapshot load keeps switching generations")
 
     def set_allocations(self, entries: Sequence[AllocationRow]) -> int:
-        if not entries:
-            raise InvalidArgument("entries", [], "must contain at least one entry")
         with self._write_lock, reachable(self.url):
             for _attempt in range(3):
-                store = self.store
-                rows: list[tuple[str, int, int, int]] = []
-                seen: set[tuple[int, int]] = set()
-                for i, a in enumerate(entries):
-                    si = store.skus.get(a.sku)
-                    if si is None:
-                        check_id(f"entries[{i}].sku", a.sku)
-                        raise InvalidArgument(f"entries[{i}].sku", a.sku, "unknown SKU")
-                    ci = store.network.channels.get(a.channel)
-                    if ci is None:
-                        check_id(f"entries[{i}].channel", a.channel)
-                        raise InvalidArgument(f"entries[{i}].channel", a.channel, "unknown channel")
-                    check_quantity(f"entries[{i}].quantity", a.quantity)
-                    check_quantity(f"entries[{i}].consumed", a.consumed)
-                    if a.consumed > a.quantity:
-                        raise InvalidArgument(f"entries[{i}].consumed", a.consumed, "must not exceed quantity")
-                    if (si, ci) in seen:
-                        raise InvalidArgument(f"entries[{i}]", (a.sku, a.channel), "duplicate (sku, channel)")
-                    seen.add((si, ci))
-                    # consumed 0 means "not given": what the channel consumed so far is kept
-                    rows.append((a.sku, ci, a.quantity, a.consumed if a.consumed else -1))
+                resolved = resolve_allocation_entries(self.store, entries)
+                rows = [(a.sku, ci, q, u) for a, (_si, ci, q, u) in zip(entries, resolved, strict=True)]
                 done = self._config_write(KIND_ALLOCATIONS, rows, ALLOC_ROW)
                 if done:
                     return self.store.sequence
