@@ -13,6 +13,7 @@ from .catalog import IdIndex
 from .errors import InvalidArgument
 from .model import AtpConfig, Channel, Location, LocationGroup, Method, check_id
 
+NETWORK_GROUP = "@network"  # the place of a network hold: the channel's enabled locations
 MAX_CHANNELS = 64  # channels are bits of a uint64 per location
 K_SAFETY_SHIFT = 2  # the mask word's default safety stock starts at bit 2 (see _kernels.py)
 K_GROUP_WORD = 1 << 62  # mask words of hold groups (see _kernels.py)
@@ -311,12 +312,27 @@ class LocationTable:
 
     def hold_group_index(self, place: str, chan: int) -> int:
         """Hold group of a group id, or of the channel's network for NETWORK_GROUP ('@network')."""
-        if place == "@network":
+        if place == NETWORK_GROUP:
             return len(self.group_list) + chan
         for i, g in enumerate(self.group_list):
             if g.id == place:
                 return i
         raise InvalidArgument("group", place, "unknown location group")
+
+    def hold_place(self, place: str, chan: int, at_location: bool) -> tuple[int, int]:
+        """(location index, -1) of a location line, or (-1, hold group) of a group or network line."""
+        if at_location:
+            li = self.index.get(place)
+            if li is None:
+                raise InvalidArgument("location", place, "unknown location")
+            return li, -1
+        return -1, self.hold_group_index(place, chan)
+
+    def hold_group_name(self, g: int) -> str:
+        """A hold group as reconcile reports show it: the group id, or '@network:<channel>'."""
+        if g < len(self.group_list):
+            return self.group_list[g].id
+        return f"{NETWORK_GROUP}:{self.channels.id(g - len(self.group_list))}"
 
     def hold_group_members(self, g: int) -> npt.NDArray[np.bool_]:
         n = len(self.locations)

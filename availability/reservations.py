@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from .locations import NETWORK_GROUP as NETWORK_GROUP  # the pseudo-group of a network hold
+from .locations import LocationTable
 from .model import check_id, check_quantity
 
 MAX_LINES = 500
 MAX_TTL_MS = 7 * 24 * 3600 * 1000
 DEFAULT_TTL_MS = 15 * 60 * 1000
-NETWORK_GROUP = "@network"  # the pseudo-group of a network hold; shown as the line's group
 
 
 class ReservationStatus(StrEnum):
@@ -73,6 +74,16 @@ class ReserveRequest:
             seen.add(key)
         if isinstance(self.ttl_ms, bool) or not isinstance(self.ttl_ms, int) or not 0 < self.ttl_ms <= MAX_TTL_MS:
             raise InvalidArgument("ttl_ms", self.ttl_ms, f"must be an integer in (0, {MAX_TTL_MS}] milliseconds")
+
+    def check_places(self, net: LocationTable) -> int:
+        """The request's channel index, once every line's location or group exists in the catalogue."""
+        chan = net.channel_index(self.channel)
+        for i, ln in enumerate(self.lines):
+            if ln.location and ln.location not in net.index:
+                raise InvalidArgument(f"lines[{i}].location", ln.location, "unknown location")
+            if ln.group and ln.group not in net.groups:
+                raise InvalidArgument(f"lines[{i}].group", ln.group, "unknown location group")
+        return chan
 
     def payload_key(self) -> tuple[object, ...]:
         """What must match for a retry with the same id to be the same request (TTL excluded: a retry

@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import AlreadyExists, InsufficientStock, InvalidArgument, NotFound, OmnirouteError, Shortfall
+from ..errors import AlreadyExists, InsufficientStock, NotFound, OmnirouteError, Shortfall
 from ..locations import LocationTable, Scope
 from ..model import check_id
 from ..reservations import (
-    NETWORK_GROUP,
     HoldDelta,
     Inconsistency,
     LineMove,
@@ -137,14 +136,9 @@ class HoldBook:
 
     def _resolve(self, chan: int, sku: str, place: str, at_location: bool) -> tuple[int, int, int]:
         """(sku index or -1, location index or -1, hold group or -1) of a line."""
-        net = self._network()
         s = self._ledger.store.skus.get(sku)
-        if at_location:
-            li = net.index.get(place)
-            if li is None:
-                raise InvalidArgument("location", place, "unknown location")
-            return (-1 if s is None else s), li, -1
-        return (-1 if s is None else s), -1, net.hold_group_index(place, chan)
+        li, g = self._network().hold_place(place, chan, at_location)
+        return (-1 if s is None else s), li, g
 
     def _resolve_all(self, chan: int, deltas: list[HoldDelta]) -> list[_Resolved]:
         return [(d, *self._resolve(chan, d.sku, d.place, d.at_location)) for d in deltas]
@@ -231,12 +225,7 @@ class HoldBook:
             raise AlreadyExists("reservation", req.reservation_id)
         net = self._network()
         store = self._ledger.store
-        chan = net.channel_index(req.channel)
-        for i, ln in enumerate(req.lines):
-            if ln.location and ln.location not in net.index:
-                raise InvalidArgument(f"lines[{i}].location", ln.location, "unknown location")
-            if ln.group and ln.group not in net.groups:
-                raise InvalidArgument(f"lines[{i}].group", ln.group, "unknown location group")
+        chan = req.check_places(net)
         rec = new_record(req, self._clock_ms(), {ln.location: True for ln in req.lines if ln.location})
         items = self._resolve_all(chan, reserve_deltas(rec))
         self._hold_or_roll_back(chan, items)
@@ -410,11 +399,7 @@ class HoldBook:
             if e != f:
                 s, g = key
                 fixes.append(("group_hold", s, g, e))
-                place = (
-                    net.group_list[g].id
-                    if g < len(net.group_list)
-                    else (f"{NETWORK_GROUP}:{net.channels.id(g - len(net.group_list))}")
-                )
+                place = net.hold_group_name(g)
                 out.append(
                     Inconsistency(store.skus.id(s), place, "group_hold", e, f, tuple(who.get(("g", s, g), ())), False)
                 )

@@ -247,14 +247,6 @@ class RedisHolds:
         epoch, steps = raw.get(b"pe", b"").decode(), raw.get(b"pr", b"").decode()
         return _Stored(key, p, version, rec, fences, epoch, steps, int(raw.get(b"pg", b"0")))
 
-    def _resolve(self, net: LocationTable, chan: int, sku: str, place: str, at_location: bool) -> tuple[int, int]:
-        if at_location:
-            li = net.index.get(place)
-            if li is None:
-                raise InvalidArgument("location", place, "unknown location")
-            return li, -1
-        return -1, net.hold_group_index(place, chan)
-
     def _rows(self, chan: int, deltas: list[HoldDelta], *, consume: bool, fences: dict[tuple[str, str], int]) -> _Plan:
         """Step rows of a transition's hold deltas (decreases first within each SKU's order as given)."""
         net = self._net
@@ -262,7 +254,7 @@ class RedisHolds:
         k = 0
         left = dict(fences)
         for d in deltas:
-            li, g = self._resolve(net, chan, d.sku, d.place, d.at_location)
+            li, g = net.hold_place(d.place, chan, d.at_location)
             fence = 0
             ff = ""
             if d.d_held > 0:
@@ -618,12 +610,7 @@ class RedisHolds:
     def reserve(self, req: ReserveRequest) -> Reservation:
         req.validate()
         net = self._net
-        chan = net.channel_index(req.channel)
-        for i, ln in enumerate(req.lines):
-            if ln.location and ln.location not in net.index:
-                raise InvalidArgument(f"lines[{i}].location", ln.location, "unknown location")
-            if ln.group and ln.group not in net.groups:
-                raise InvalidArgument(f"lines[{i}].group", ln.group, "unknown location group")
+        chan = req.check_places(net)
         led = self._l
         with reachable(led.url):
             rec = new_record(req, led._clock_ms(), {ln.location: True for ln in req.lines if ln.location})
@@ -820,7 +807,7 @@ class RedisHolds:
             for (sku, place), ls in rec.lines.items():
                 if not ls.held or (skus and sku not in skus) or self._l.store.skus.get(sku) is None:
                     continue  # a SKU that a snapshot load dropped holds nothing any more
-                li, g = self._resolve(net, chan, sku, place, rec.at_location[(sku, place)])
+                li, g = net.hold_place(place, chan, rec.at_location[(sku, place)])
                 k = (sku, li, g)
                 want[k] = want.get(k, 0) + ls.held
                 who.setdefault(k, []).append(rec.reservation_id)
@@ -840,7 +827,7 @@ class RedisHolds:
             stable = [d for d in second if d in first]
             out: list[Inconsistency] = []
             for sku, li, g, counter, expected, found, who in stable:
-                place = self._net.index.id(li) if li >= 0 else self._group_name(g)
+                place = self._net.index.id(li) if li >= 0 else self._net.hold_group_name(g)
                 fixed = False
                 if repair:
                     fixed = self._repair(sku, li, g, counter, expected - found)
@@ -849,12 +836,6 @@ class RedisHolds:
 
     _positions_checked = 0
     _records_checked = 0
-
-    def _group_name(self, g: int) -> str:
-        net = self._net
-        if g < len(net.group_list):
-            return net.group_list[g].id
-        return f"{NETWORK_GROUP}:{net.channels.id(g - len(net.group_list))}"
 
     def _differences(self, skus: frozenset[str]) -> list[_Difference]:
         led = self._l
