@@ -178,6 +178,16 @@ class _Plan:
     rows: list[_Row]
     extra: dict[str, int] = field(default_factory=dict)  # record fields to increment at commit
     checks: list[Arg] = field(default_factory=list)  # hold.lua's ARGV 15 on
+    _parts: dict[int, list[_Row]] | None = None
+
+    def by_partition(self) -> dict[int, list[_Row]]:
+        """The rows of each partition's step (grouped once)."""
+        if self._parts is None:
+            parts: dict[int, list[_Row]] = {}
+            for r in self.rows:
+                parts.setdefault(r.part, []).append(r)
+            self._parts = parts
+        return self._parts
 
 
 _Difference = tuple[str, int, int, str, int, int, tuple[str, ...]]  # sku, loc, group, counter, want, found, who
@@ -330,7 +340,7 @@ class RedisHolds:
         status = out.status
         deadline = out.expires_at_ms if status is ReservationStatus.HELD else 0
         ttl = 0 if status in (ReservationStatus.HELD, ReservationStatus.CONFIRMED) else CLOSED_RETENTION_MS
-        parts = {r.part for r in plan.rows}
+        parts = set(plan.by_partition())
         until = time.monotonic() + LOAD_WAIT_S
         for _attempt in range(3):
             gen = led._replica.state.gen
@@ -423,10 +433,7 @@ class RedisHolds:
     ) -> bool:
         led = self._l
         sc = led._scripts
-        by_part: dict[int, list[_Row]] = {}
-        for r in plan.rows:
-            by_part.setdefault(r.part, []).append(r)
-        packed = {p: _pack(rows) for p, rows in by_part.items()}
+        packed = {p: _pack(rows) for p, rows in plan.by_partition().items()}
         steps = json.dumps({str(p): [" ".join(s), base64.b64encode(b).decode()] for p, (s, b) in packed.items()})
         epoch = secrets.token_hex(6)
         now = led._clock_ms()
@@ -436,7 +443,7 @@ class RedisHolds:
         got = sc.run([begin])[0]
         if int(got[0]) == 2:
             raise _Conflict(int(got[1]), bytes(got[2]).decode(), bytes(got[3]).decode())
-        return self._run_steps(rid, rp, key, gen, epoch, by_part, packed, plan, ttl)
+        return self._run_steps(rid, rp, key, gen, epoch, packed, plan, ttl)
 
     def _run_steps(
         self,
@@ -445,13 +452,14 @@ class RedisHolds:
         key: str,
         gen: int,
         epoch: str,
-        by_part: dict[int, list[_Row]],
         packed: dict[int, tuple[list[str], bytes]],
         plan: _Plan,
         ttl: int,
     ) -> bool:
-        """The steps of operation `epoch`, then its commit (or its roll-back)."""
+        """The steps of operation `epoch` (`packed`: each partition's SKUs and rows), then its commit (or
+        its roll-back)."""
         led = self._l
+        by_part = plan.by_partition()
         sc = led._scripts
         order = sorted(by_part)
         calls = [
@@ -641,12 +649,9 @@ class RedisHolds:
         led = self._l
         rp = self._part(rid)
         key = led.keys.record(rp, rid)
-        by_part: dict[int, list[_Row]] = {}
-        for r in plan.rows:
-            by_part.setdefault(r.part, []).append(r)
-        packed = {p: _pack(rows) for p, rows in by_part.items()}
+        packed = {p: _pack(rows) for p, rows in plan.by_partition().items()}
         try:
-            return self._run_steps(rid, rp, key, led._replica.state.gen, epoch, by_part, packed, plan, 0)
+            return self._run_steps(rid, rp, key, led._replica.state.gen, epoch, packed, plan, 0)
         except Unavailable:
             return False
 
