@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import time
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..locations import LocationTable
-from ..model import AtpConfig, Channel, Location, LocationGroup, LocationType, Method
+from .network_json import network_from_json, network_to_json
 
 I64 = npt.NDArray[np.int64]
 
@@ -126,79 +125,13 @@ def record_from_entry(partition: int, entry_id: bytes, fields: dict[bytes, bytes
 
 
 # ---------------------------------------------------------------------------------------------- catalogue
-def _location(loc: Location) -> dict[str, Any]:
-    return {
-        "id": loc.id,
-        "name": loc.name,
-        "type": int(loc.type),
-        "latitude": loc.latitude,
-        "longitude": loc.longitude,
-        "timezone": loc.timezone,
-        "methods": sorted(int(m) for m in loc.methods),
-        "channels": sorted(loc.channels),
-        "processing_hours": loc.processing_hours,
-        "cutoff": loc.cutoff.isoformat(),
-        "daily_capacity": loc.daily_capacity,
-        "handling_cost_per_order": loc.handling_cost_per_order,
-        "handling_cost_per_unit": loc.handling_cost_per_unit,
-        "priority": loc.priority,
-        "enabled": loc.enabled,
-    }
-
-
-def _location_from(d: dict[str, Any]) -> Location:
-    return Location(
-        id=d["id"],
-        name=d["name"],
-        type=LocationType(d["type"]),
-        latitude=d["latitude"],
-        longitude=d["longitude"],
-        timezone=d["timezone"],
-        methods=frozenset(Method(m) for m in d["methods"]),
-        channels=frozenset(d["channels"]),
-        processing_hours=d["processing_hours"],
-        cutoff=time.fromisoformat(d["cutoff"]),
-        daily_capacity=d["daily_capacity"],
-        handling_cost_per_order=d["handling_cost_per_order"],
-        handling_cost_per_unit=d["handling_cost_per_unit"],
-        priority=d["priority"],
-        enabled=d["enabled"],
-    )
-
-
 def encode_network(table: LocationTable, version: int) -> bytes:
-    cfg = table.config
-    doc = {
-        "version": version,
-        "locations": [_location(loc) for loc in table.locations],
-        "channels": [{"id": c.id, "name": c.name} for c in table.channel_list],
-        "groups": [{"id": g.id, "name": g.name, "locations": list(g.locations)} for g in table.group_list],
-        "config": {
-            "inbound_share_bp": list(cfg.inbound_share_bp),
-            "default_safety": list(cfg.default_safety),
-            "low_stock_network": cfg.low_stock_network,
-            "low_stock_location": cfg.low_stock_location,
-        },
-    }
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return json.dumps({"version": version, **network_to_json(table)}, separators=(",", ":")).encode()
 
 
 def decode_network(raw: bytes) -> tuple[LocationTable, int]:
     doc = json.loads(raw)
-    cfg = doc["config"]
-    config = AtpConfig(
-        inbound_share_bp=tuple(cfg["inbound_share_bp"]),
-        default_safety=tuple(cfg["default_safety"]),
-        low_stock_network=cfg["low_stock_network"],
-        low_stock_location=cfg["low_stock_location"],
-    )
-    table = LocationTable(
-        [_location_from(d) for d in doc["locations"]],
-        [Channel(c["id"], c["name"]) for c in doc["channels"]],
-        [LocationGroup(g["id"], tuple(g["locations"]), g["name"]) for g in doc["groups"]],
-        config,
-    )
-    return table, int(doc["version"])
+    return network_from_json(doc), int(doc["version"])
 
 
 def encode_hold_catalogue(table: LocationTable) -> bytes:

@@ -61,6 +61,7 @@ import numpy.typing as npt
 from ..errors import InvalidArgument, Unavailable
 from . import journal as J
 from .memory import EVENT_TYPE_NAMES, LedgerState, MemoryLedger
+from .network_json import network_from_json, network_to_json
 from .onhand import BaseTable, OnHandAudit, position_table
 
 log = logging.getLogger(__name__)
@@ -475,7 +476,7 @@ def write_checkpoint(directory: Path, number: int, state: LedgerState, *, fsync:
     doc = {
         "sequence": state.sequence,
         "window_start": state.window_start,
-        "network": J.network_to_json(state.network),
+        "network": network_to_json(state.network),
         "sku_weights": state.sku_weights,
         "seen_batches": state.seen_batches,
         "holds": state.holds,
@@ -593,7 +594,7 @@ def read_checkpoint(folder: Path) -> LedgerState:
         ids, types, locs, skus, chans, qtys, times = J.decode_columns(bytes(_read_file(folder, "seen.bin", manifest)))
         code_of = {name: i for i, name in enumerate(EVENT_TYPE_NAMES)}
         codes = [code_of[t] for t in types]
-        network = J.network_from_json(doc["network"])
+        network = network_from_json(doc["network"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
         raise _damaged(folder, f"its contents do not parse ({type(err).__name__}: {err})") from None
     if len(sku_ids) != manifest["skus"]:
