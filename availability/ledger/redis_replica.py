@@ -235,29 +235,34 @@ def _apply_events(state: ReplicaState, rec: Record, read_network: NetworkReader)
     )
 
 
-def _apply_safety(state: ReplicaState, rec: Record) -> ChangeBatch | None:
-    rows = np.frombuffer(rec.rows, dtype=SAFETY_ROW)
-    keep = _rows_after_basis(state, rec, rows, np.full(rows.shape[0], rec.seq, np.int64))
-    rows = rows[keep]
+def _record_rows(state: ReplicaState, rec: Record, dtype: np.dtype[Any]) -> tuple[Any, I64] | None:
+    """The rows of a one-sequence record (safety, ring-fences, holds) that the replica's basis has not
+    seen yet, with their SKUs' replica indices (SKUs new to the replica are created); None: no rows."""
+    rows = np.frombuffer(rec.rows, dtype=dtype)
+    rows = rows[_rows_after_basis(state, rec, rows, np.full(rows.shape[0], rec.seq, np.int64))]
     if rows.shape[0] == 0:
         return None
-    store = state.store
     refs = rows["sku"].astype(np.int64)
-    sku = _sku_indices(store, rec.skus, np.unique(refs))[refs]
+    return rows, _sku_indices(state.store, rec.skus, np.unique(refs))[refs]
+
+
+def _apply_safety(state: ReplicaState, rec: Record) -> ChangeBatch | None:
+    got = _record_rows(state, rec, SAFETY_ROW)
+    if got is None:
+        return None
+    rows, sku = got
+    store = state.store
     slots = store.ensure_slots(sku, rows["loc"].astype(np.int64))
     store.set_safety_many(slots, rows["value"].astype(np.int64))
     return ChangeBatch(sequence=0, skus_touched=np.unique(sku))
 
 
 def _apply_allocations(state: ReplicaState, rec: Record) -> ChangeBatch | None:
-    rows = np.frombuffer(rec.rows, dtype=ALLOC_ROW)
-    keep = _rows_after_basis(state, rec, rows, np.full(rows.shape[0], rec.seq, np.int64))
-    rows = rows[keep]
-    if rows.shape[0] == 0:
+    got = _record_rows(state, rec, ALLOC_ROW)
+    if got is None:
         return None
+    rows, sku = got
     store = state.store
-    refs = rows["sku"].astype(np.int64)
-    sku = _sku_indices(store, rec.skus, np.unique(refs))[refs]
     store.set_allocations(
         sku,
         rows["chan"].astype(np.int64),
@@ -283,15 +288,17 @@ def _held_now(store: StockStore, sku: I64, loc: I64, grp: I64) -> I64:
 def _apply_holds(state: ReplicaState, rec: Record) -> ChangeBatch | None:
     """A hold step (lua/hold.lua): reserved units at locations, units held at hold groups, on hand
     (fulfilment) and the channel's ring-fence consumed; or a repair, which sets units held."""
-    rows = np.frombuffer(rec.rows, dtype=HOLD_ROW)
-    keep = _rows_after_basis(state, rec, rows, np.full(rows.shape[0], rec.seq, np.int64))
-    keep &= (rows["d_held"] != 0) | (rows["d_on_hand"] != 0) | (rows["fence"] != 0)
-    rows = rows[keep]
-    if rows.shape[0] == 0:
+    got = _record_rows(state, rec, HOLD_ROW)
+    if got is None:
         return None
+    rows, sku = got
+    # rows that change nothing (a SKU gone with a snapshot load) must not create positions either
+    live = (rows["d_held"] != 0) | (rows["d_on_hand"] != 0) | (rows["fence"] != 0)
+    if not live.all():
+        rows, sku = rows[live], sku[live]
+        if rows.shape[0] == 0:
+            return None
     store = state.store
-    refs = rows["sku"].astype(np.int64)
-    sku = _sku_indices(store, rec.skus, np.unique(refs))[refs]
     loc = rows["loc"].astype(np.int64)
     held = rows["d_held"].astype(np.int64)
     if rec.kind == KIND_REPAIR:
