@@ -117,7 +117,7 @@ from availability.store import StockStore
 from ._mip import LinearModel, ModelBuilder, Solution, solve_model
 from .candidates import Bounds, RoutingProblem, build_problem, compute_bounds, select_candidates
 from .greedy import plan_cost_greedy
-from .model import Alternative, Block, CandidateStats, Order, RoutingResult, SolveStatus
+from .model import Alternative, Block, CandidateStats, Order, RoutingResult, SolveStatus, check_solver_limits
 from .network import DEFAULT_COST_MODEL, CostModel, network_costs
 from .plans import empty_plan, explain, result_from_plan
 from .policies import DEFAULT_POLICY, get_policy, route
@@ -778,14 +778,7 @@ def _check(orders: object, time_limit_s: object, seed: object) -> Sequence[Order
         if o.order_id in seen:
             raise InvalidArgument(f"orders[{i}].order_id", o.order_id, "duplicate order id in the batch")
         seen.add(o.order_id)
-    if (
-        isinstance(time_limit_s, bool)
-        or not isinstance(time_limit_s, (int, float))
-        or not (math.isfinite(time_limit_s) and time_limit_s > 0)
-    ):
-        raise InvalidArgument("time_limit_s", time_limit_s, "must be a positive number of seconds")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-        raise InvalidArgument("seed", seed, "must be an integer in [0, 2**31)")
+    check_solver_limits(time_limit_s, seed)
     return orders
 
 

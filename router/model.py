@@ -71,6 +71,18 @@ _SERVICE = {
 }
 
 
+def check_solver_limits(time_limit_s: object, seed: object) -> None:
+    """The time limit and seed every solver entry point takes."""
+    if (
+        isinstance(time_limit_s, bool)
+        or not isinstance(time_limit_s, (int, float))
+        or not (math.isfinite(time_limit_s) and time_limit_s > 0)
+    ):
+        raise InvalidArgument("time_limit_s", time_limit_s, "must be a positive number of seconds")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise InvalidArgument("seed", seed, "must be an integer in [0, 2**31)")
+
+
 def _check_locations(field_name: str, ids: object) -> None:
     if isinstance(ids, str) or not isinstance(ids, tuple):
         raise InvalidArgument(field_name, ids, "must be a tuple of location or group ids")

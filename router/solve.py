@@ -31,7 +31,6 @@ on them by 3-8x (the LP-based solvers pay for their model building and branch mo
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -48,7 +47,7 @@ from .greedy import (
     plan_nearest,
     plan_priority,
 )
-from .model import CandidateStats, RoutingResult
+from .model import CandidateStats, RoutingResult, check_solver_limits
 from .plans import empty_plan, explain, result_from_plan
 
 I64 = npt.NDArray[np.int64]
@@ -71,14 +70,7 @@ def solve(
 ) -> RoutingResult:
     """The cheapest plan that ships as much of the order as its constraints allow (see the module
     docstring). Pure: reads only the problem; the same problem and seed give the same plan."""
-    if (
-        isinstance(time_limit_s, bool)
-        or not isinstance(time_limit_s, (int, float))
-        or not (math.isfinite(time_limit_s) and time_limit_s > 0)
-    ):
-        raise InvalidArgument("time_limit_s", time_limit_s, "must be a positive number of seconds")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-        raise InvalidArgument("seed", seed, "must be an integer in [0, 2**31)")
+    check_solver_limits(time_limit_s, seed)
     started = time.perf_counter()
     greedy = plan_cost_greedy(problem)
     bounds = compute_bounds(problem, plans=(greedy,))
