@@ -8,4 +8,4 @@ test:
 	./scripts/test.sh $(ARGS)
 
 bench:
-	./scripts/bootstrap.sh test && .venv/bin/omniroute bench $(ARGS)
+	./scripts/bootstrap.sh test && .venv/bin/python -m pytest benchmarks --benchmark-enable -p no:randomly $(ARGS)
