@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -36,11 +37,12 @@ def _workers_seen(target: str, connections: int = 24) -> set[tuple[int, int]]:
 
 
 def test_two_workers_share_the_port_restart_and_drain(redis_server: RedisServer, prefix: str) -> None:
-    port = free_port()
+    port, metrics = free_port(), free_port()
     target = f"127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-c", "from omniroute.cli import main; main()", "serve", "--workers", "2"]
     cmd += ["--redis", redis_server.url, "--redis-prefix", prefix, "--port", str(port), "--grace-seconds", "1"]
+    cmd += ["--metrics-port", str(metrics)]
     sup = subprocess.Popen(cmd, env=env)
     try:
         eventually(lambda: len({w for w, _ in _workers_seen(target)}) == 2, timeout=120, what="both workers")
@@ -48,6 +50,10 @@ def test_two_workers_share_the_port_restart_and_drain(redis_server: RedisServer,
         with Client(target, timeout=5) as c:
             assert c.health() == "SERVING"
             assert c.server_info().backend.startswith("redis")
+        # each worker counts its own calls, worker i on the metrics port + i - 1
+        for m in (metrics, metrics + 1):
+            with urllib.request.urlopen(f"http://127.0.0.1:{m}/metrics", timeout=5) as page:
+                assert b"grpc_server_handled_total" in page.read()
         os.kill(before[1], signal.SIGKILL)  # a worker dies: the supervisor starts it again
         eventually(
             lambda: any(w == 1 and pid != before[1] for w, pid in _workers_seen(target)),
