@@ -231,7 +231,7 @@ class RedisHolds:
         self.expired_total = 0  # reservations this process expired (each replica sweeps; see expire_due)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
-        self._reconciling = threading.Lock()  # one reconcile at a time: it keeps its last reads here
+        self._reconciling = threading.Lock()
         self._cache: dict[tuple[int, int], tuple[LocationTable, npt.NDArray[np.int64], list[Arg]]] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -823,13 +823,13 @@ class RedisHolds:
         Redis); operations in flight are left out (they commit or roll back on their own). A difference
         must persist across two reads to be reported, since writers keep going meanwhile."""
         led = self._l
-        with self._reconciling, reachable(led.url):
-            first = self._differences(skus)
-            if not first:
-                return ReconcileReport([], self._positions_checked, self._records_checked, led.store.sequence)
-            time.sleep(0.05)
-            second = self._differences(skus)
-            stable = [d for d in second if d in first]
+        with self._reconciling, reachable(led.url):  # one at a time: repairs must not interleave
+            first, positions, records = self._differences(skus)
+            stable: list[_Difference] = []
+            if first:
+                time.sleep(0.05)
+                second, positions, records = self._differences(skus)
+                stable = [d for d in second if d in first]
             out: list[Inconsistency] = []
             for sku, li, g, counter, expected, found, who in stable:
                 place = self._net.index.id(li) if li >= 0 else self._net.hold_group_name(g)
@@ -837,12 +837,10 @@ class RedisHolds:
                 if repair:
                     fixed = self._repair(sku, li, g, counter, expected - found)
                 out.append(Inconsistency(sku, place, counter, expected, found, who, fixed))
-            return ReconcileReport(out, self._positions_checked, self._records_checked, led.store.sequence)
+            return ReconcileReport(out, positions, records, led.store.sequence)
 
-    _positions_checked = 0
-    _records_checked = 0
-
-    def _differences(self, skus: frozenset[str]) -> list[_Difference]:
+    def _differences(self, skus: frozenset[str]) -> tuple[list[_Difference], int, int]:
+        """The differences, the positions and the committed open reservations checked."""
         led = self._l
         records = [st for st in self.open_records() if not st.epoch]
         want, who = self.expected_holds(records, skus)
@@ -855,8 +853,7 @@ class RedisHolds:
                 steps = parse_steps((pr or b"{}").decode())
                 for names, _rows in steps.values():
                     busy.update(names)
-        found = self._counters(skus)
-        self._records_checked = len(records)
+        found, positions = self._counters(skus)
         out: list[_Difference] = []
         for k in sorted(set(want) | set(found)):
             if k[0] in busy:
@@ -867,16 +864,18 @@ class RedisHolds:
         # this replica's arrays against Redis: on hand and reserved, as the applied change records left them
         # (where Redis differs from the records, its repair sets the replicas too)
         drifted = {d[0] for d in out}
-        out.extend(self._replica_differences(skus, busy | drifted))
-        return out
+        out.extend(self._replica_differences(skus, busy | drifted, positions))
+        return out, len(positions), len(records)
 
-    def _counters(self, skus: frozenset[str]) -> dict[tuple[str, int, int], int]:
-        """Hold counters in Redis: (sku, location, -1) reserved and (sku, -1, group) group holds."""
+    def _counters(
+        self, skus: frozenset[str]
+    ) -> tuple[dict[tuple[str, int, int], int], dict[tuple[str, int], tuple[int, int]]]:
+        """Hold counters in Redis, (sku, location, -1) reserved and (sku, -1, group) group holds, and every
+        position's (on hand, reserved) by (sku, location)."""
         led = self._l
         gen = led._replica.state.gen
         found: dict[tuple[str, int, int], int] = {}
-        self._redis_positions: dict[tuple[str, int], tuple[int, int]] = {}
-        checked = 0
+        positions: dict[tuple[str, int], tuple[int, int]] = {}
         for p in range(led.partitions):
             names = [
                 (raw.decode() if isinstance(raw, bytes) else str(raw))
@@ -899,20 +898,18 @@ class RedisHolds:
                         if f >= 0:
                             loc, kind = divmod(f, 4)
                             if kind == 0:
-                                checked += 1
-                                oh, rs = self._redis_positions.get((s, loc), (0, 0))
-                                self._redis_positions[(s, loc)] = (v, rs)
+                                positions[(s, loc)] = (v, positions.get((s, loc), (0, 0))[1])
                             elif kind == F_RESERVED:
-                                oh, rs = self._redis_positions.get((s, loc), (0, 0))
-                                self._redis_positions[(s, loc)] = (oh, v)
+                                positions[(s, loc)] = (positions.get((s, loc), (0, 0))[0], v)
                                 if v:
                                     found[(s, loc, -1)] = v
                         elif f <= HOLD_BASE and v:
                             found[(s, -1, HOLD_BASE - f)] = v
-        self._positions_checked = checked
-        return found
+        return found, positions
 
-    def _replica_differences(self, skus: frozenset[str], busy: set[str]) -> list[_Difference]:
+    def _replica_differences(
+        self, skus: frozenset[str], busy: set[str], redis_positions: dict[tuple[str, int], tuple[int, int]]
+    ) -> list[_Difference]:
         store = self._l.store
         gs = store.generation
         mine: dict[tuple[str, int], tuple[int, int]] = {}
@@ -926,11 +923,11 @@ class RedisHolds:
             for loc, o, r in zip(gs.pos[0, a : a + u].tolist(), on_hand.tolist(), reserved.tolist(), strict=True):
                 mine[(sku, loc)] = (int(o), int(r))
         out: list[_Difference] = []
-        for key in sorted(set(self._redis_positions) | set(mine)):
+        for key in sorted(set(redis_positions) | set(mine)):
             sku, loc = key
             if sku in busy:
                 continue
-            oh, rs = self._redis_positions.get(key, (0, 0))
+            oh, rs = redis_positions.get(key, (0, 0))
             have_oh, have_rs = mine.get(key, (0, 0))
             if have_oh != oh:
                 out.append((sku, loc, -1, "replica_on_hand", oh, have_oh, ()))
