@@ -42,15 +42,12 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` importable
 
 from availability import StockStore  # noqa: E402
 from availability import _kernels as AK  # noqa: E402
+from benchmarks.bench_routing import say  # noqa: E402
 from router import BatchResult, BatchTotals, Order, solve_batch  # noqa: E402
 from router import _kernels as RK  # noqa: E402
 
 GOALS = {"saving_vs_fewest": 0.10, "extra_removed_vs_nearest": 0.30, "lp_gap": 0.01}
 TIME_GOALS_S = {1_000: 10.0, 10_000: 120.0}
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def totals_dict(t: BatchTotals, time_s: float) -> dict[str, Any]:
