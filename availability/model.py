@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from enum import IntEnum, StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -329,16 +331,9 @@ _SHARE_KEYS = ("in_transit_percent", "on_order_percent")
 _SAFETY_KEYS = ("distribution_center", "store", "dark_store", "drop_ship_vendor")
 
 
-def atp_config_from_mapping(data: object, source: str = "atp config") -> AtpConfig:
-    """An AtpConfig from the documented TOML layout (README "ATP configuration"): every key optional,
-    unknown keys rejected, each error naming the key and value."""
-    if not isinstance(data, dict):
-        raise InvalidArgument(source, data, "must be a table")
-    allowed = {
-        "promising": _SHARE_KEYS,
-        "safety_stock": _SAFETY_KEYS,
-        "status": ("low_stock_network", "low_stock_location"),
-    }
+def check_toml_layout(data: dict[str, Any], allowed: Mapping[str, Sequence[str]], source: str) -> None:
+    """Every section of a configuration file is a table of known keys; an error names the file, the
+    section or key, and what is allowed (so a typo in a deployment fails at start-up, not later)."""
     for section, body in data.items():
         if section not in allowed:
             raise InvalidArgument(f"{source}: [{section}]", section, f"unknown section; use {sorted(allowed)}")
@@ -349,6 +344,19 @@ def atp_config_from_mapping(data: object, source: str = "atp config") -> AtpConf
                 raise InvalidArgument(
                     f"{source}: {section}.{key}", body[key], f"unknown key; use {list(allowed[section])}"
                 )
+
+
+def atp_config_from_mapping(data: object, source: str = "atp config") -> AtpConfig:
+    """An AtpConfig from the documented TOML layout (README "ATP configuration"): every key optional,
+    unknown keys rejected, each error naming the key and value."""
+    if not isinstance(data, dict):
+        raise InvalidArgument(source, data, "must be a table")
+    allowed = {
+        "promising": _SHARE_KEYS,
+        "safety_stock": _SAFETY_KEYS,
+        "status": ("low_stock_network", "low_stock_location"),
+    }
+    check_toml_layout(data, allowed, source)
     base = AtpConfig()
     promising = data.get("promising", {})
     shares = list(base.inbound_share_bp)

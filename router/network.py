@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from availability.errors import InvalidArgument
 from availability.locations import LocationTable, haversine_km
-from availability.model import LocationType, check_quantity
+from availability.model import LocationType, check_quantity, check_toml_layout
 
 from .model import ServiceLevel
 
@@ -277,16 +277,7 @@ def cost_model_from_mapping(data: object, source: str = "routing config") -> Cos
     refused, every error naming the key and value."""
     if not isinstance(data, dict):
         raise InvalidArgument(source, data, "must be a table")
-    for section, body in data.items():
-        if section not in _SECTIONS:
-            raise InvalidArgument(f"{source}: [{section}]", section, f"unknown section; use {sorted(_SECTIONS)}")
-        if not isinstance(body, dict):
-            raise InvalidArgument(f"{source}: [{section}]", body, "must be a table")
-        for key in body:
-            if key not in _SECTIONS[section]:
-                raise InvalidArgument(
-                    f"{source}: {section}.{key}", body[key], f"unknown key; use {list(_SECTIONS[section])}"
-                )
+    check_toml_layout(data, _SECTIONS, source)
 
     def build(kind: type[Any], section: str) -> Any:
         kwargs = {k: _as_tuple(v) for k, v in data.get(section, {}).items()}
