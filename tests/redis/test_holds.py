@@ -267,3 +267,13 @@ def test_a_hold_never_uses_a_location_another_replica_just_disabled(replicas: Re
     # the second replica may not have applied the new catalogue yet: its hold must not count on L0000
     with pytest.raises(InsufficientStock):
         second.reserve(ReserveRequest("late", "web", (HoldLine("A", 1, location="L0000"),), 60_000))
+
+
+def test_hold_rows_made_with_another_catalogue_version_are_refused_by_the_script(replicas: Replicas) -> None:
+    led = replicas(grid_snapshot({("A", "L0000"): 5}), config=ZERO_SAFETY, sweep_interval_s=0)
+    sc = led._scripts
+    gen = led._replica.state.gen
+    stale = sc.hold(0, gen, "force", [], b"", maxlen=1000, retention_ms=1000, checks=[99, "", "", 0])
+    assert int(sc.run([stale])[0][0]) == -3  # the client must remake its rows
+    current = sc.hold(0, gen, "force", [], b"", maxlen=1000, retention_ms=1000, checks=[1, "", "", 0])
+    assert int(sc.run([current])[0][0]) == 0
