@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -110,6 +111,11 @@ def main() -> None:
     "--max-message-mb", default=None, help="Largest request or response (env OMNIROUTE_MAX_MESSAGE_MB)."
 )
 @click.option("--grace-seconds", default=None, help="Drain time on SIGTERM (env OMNIROUTE_GRACE_SECONDS).")
+@click.option(
+    "--drain-delay-seconds", default=None,
+    help="On SIGTERM, keep answering this long while health says NOT_SERVING, then drain: time for load "
+    "balancers and probes to notice (env OMNIROUTE_DRAIN_DELAY_SECONDS; default 0).",
+)  # fmt: skip
 @click.option(
     "--feed-channel", default=None, help="Default channel of the feed (env OMNIROUTE_FEED_CHANNEL)."
 )
@@ -794,6 +800,45 @@ def reconcile(repair: bool, skus: Sequence[str], timeout: float, target: str) ->
         )
     console.print(table)
     if not report.consistent:
+        raise SystemExit(1)
+
+
+# --------------------------------------------------------------------------------------------- health
+@main.command()
+@click.option(
+    "--service", default="",
+    help="A service's name (e.g. omniroute.v1.AvailabilityService) instead of the overall status.",
+)
+@click.option(
+    "--wait", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="SECONDS",
+    help="Keep asking until SERVING, for at most this long.",
+)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
+              help="Seconds per check.")
+@target_option
+def health(service: str, wait: float, timeout: float, target: str) -> None:
+    """Exit 0 when the server says SERVING, 1 when it answers anything else (loading, ledger out of
+    reach, draining), 2 when it cannot be reached. For exec probes where a gRPC probe cannot reach the
+    server (a sidecar on a Unix socket), and for scripts waiting on a server."""
+    deadline = time.monotonic() + wait
+    with _client(target, timeout) as client:
+        while True:
+            try:
+                status = client.health(service, timeout=timeout)
+                failure = None
+            except ServiceError as err:
+                status, failure = "", err
+            if status == "SERVING" or time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    if failure is not None:
+        if failure.status.name == "NOT_FOUND":  # the server runs, but knows no service of that name
+            click.echo(f"{target}: NOT_FOUND: no health status for service {service!r}", err=True)
+            raise SystemExit(1)
+        click.echo(f"{target}: {failure.status.name}: {failure.message}", err=True)
+        raise SystemExit(2)
+    click.echo(f"{target} {service or '(overall)'}: {status}")
+    if status != "SERVING":
         raise SystemExit(1)
 
 

@@ -48,6 +48,10 @@ class ServerConfig:
     data_dir: Path | None = None
     max_message_mb: int = 32
     grace_seconds: float = 10.0
+    # On SIGTERM, keep answering calls this long while health already says NOT_SERVING, before the drain:
+    # pollers (kubelet probes, load balancers' health checks) need a few checks to stop sending traffic,
+    # and a port that refuses at once fails the calls they still send meanwhile.
+    drain_delay_seconds: float = 0.0
     feed_channel: str = "web"
     demo_size: str = "demo"
     demo_seed: int = 7
@@ -119,6 +123,14 @@ class ServerConfig:
             and 0 <= self.grace_seconds <= 3600
         ):
             raise ConfigError("grace_seconds", self.grace_seconds, "must be a number of seconds in [0, 3600]")
+        if not (
+            isinstance(self.drain_delay_seconds, (int, float))
+            and math.isfinite(self.drain_delay_seconds)
+            and 0 <= self.drain_delay_seconds <= 300
+        ):
+            raise ConfigError(
+                "drain_delay_seconds", self.drain_delay_seconds, "must be a number of seconds in [0, 300]"
+            )
         if not self.feed_channel:
             raise ConfigError("feed_channel", self.feed_channel, "must not be empty")
         # the generator owns the list of sizes and rejects unknown ones when the server starts
@@ -271,6 +283,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "data_dir": _path,
     "max_message_mb": _int,
     "grace_seconds": _float,
+    "drain_delay_seconds": _float,
     "feed_channel": _text,
     "demo_size": _text,
     "demo_seed": _int,

@@ -269,6 +269,7 @@ class OmnirouteServer:
         self._stopping: asyncio.Task[None] | None = None
         self._socket_path: Path | None = None
         self._now: asyncio.Future[None] | None = None
+        self._drain_delay: asyncio.Future[None] | None = None
         # the Prometheus endpoint's port once started (--metrics-port; None: metrics off)
         self.metrics_port: int | None = None
         self._tracing = Tracing([])
@@ -438,6 +439,13 @@ class OmnirouteServer:
             self.runtime.stopping.set()
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
+        if self._server is not None and self.config.drain_delay_seconds > 0:
+            log.info(
+                "not serving; still answering for %.1f s so that health checks see it", self.config.drain_delay_seconds
+            )
+            self._drain_delay = asyncio.ensure_future(asyncio.sleep(self.config.drain_delay_seconds))
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain_delay  # stop_now() cuts it short
         if self._following is not None:
             self._following.cancel()
         if self._server is not None:
@@ -458,6 +466,8 @@ class OmnirouteServer:
 
     def stop_now(self) -> None:
         """Cancel whatever is still running (the grace period of a stop in progress is cut short)."""
+        if self._drain_delay is not None:
+            self._drain_delay.cancel()
         if self._server is not None:
             self._now = asyncio.ensure_future(self._server.stop(0))
 

@@ -109,7 +109,7 @@ class Supervisor:
                 log.warning("worker %d (pid %d) exited with %s; restarting in %.1f s", i + 1, p.pid, code, wait)
                 due[i] = now + wait
         # drain: every worker got the signal; give them their grace period, then stop waiting on them
-        deadline = time.monotonic() + self.config.grace_seconds + 10
+        deadline = time.monotonic() + self.config.drain_delay_seconds + self.config.grace_seconds + 10
         for p in self._procs.values():
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))

@@ -9,9 +9,11 @@ from click.testing import CliRunner
 
 from availability.feed import local_inventory_feed
 from availability.ingest import write_snapshot
+from availability.ledger.memory import MemoryLedger
 from omniroute.cli import main
+from omniroute.config import ServerConfig
 
-from .fixtures import ServerThread, tiny_network
+from .fixtures import ServerThread, tiny_ledger, tiny_network
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -107,3 +109,44 @@ def test_generate_writes_a_snapshot_that_loads_and_is_the_same_for_a_seed(tmp_pa
     # CSV into a directory that already holds Parquet tables would make it unreadable: refused, named
     code, out = run("generate", "--out", str(tmp_path / "a"), "--size", "demo", "--format", "csv")
     assert code != 0 and "directory" in out and "parquet" in out
+
+
+def test_health_exit_status_for_exec_probes(tmp_path: Path) -> None:
+    """The sidecar layout's probe (README "Sidecar"): 0 SERVING, 1 answered otherwise, 2 unreachable."""
+    import threading
+
+    sock = tmp_path / "omniroute.sock"
+    loaded = threading.Event()
+
+    def slow_load() -> MemoryLedger:
+        loaded.wait(30)
+        return tiny_ledger()
+
+    config = ServerConfig(port=None, unix_socket=sock, grace_seconds=5.0, drain_delay_seconds=1.0)
+    srv = ServerThread(config, slow_load)
+    srv.start(wait_loaded=False)
+    target = f"unix:{sock}"
+    try:
+        code, out = run("health", "--target", target)
+        assert code == 1 and "NOT_SERVING" in out  # still loading
+        threading.Timer(0.5, loaded.set).start()
+        code, out = run("health", "--target", target, "--wait", "30")
+        assert code == 0 and "(overall): SERVING" in out
+        code, out = run("health", "--target", target, "--service", "omniroute.v1.AvailabilityService")
+        assert code == 0, out
+        code, out = run("health", "--target", target, "--service", "omniroute.v1.Nope")
+        assert code == 1 and "no health status for service 'omniroute.v1.Nope'" in out
+        code, out = run("health", "--target", target, "--timeout", "0")
+        assert code == 2 and "--timeout" in out
+        draining = srv.submit(srv.server.stop(5.0))
+        # --drain-delay-seconds: probes see NOT_SERVING while calls are still answered, then the drain
+        code, out = run("health", "--target", target, "--timeout", "1")
+        assert code == 1 and "NOT_SERVING" in out, out
+        code, out = run("availability", "SKU-1", "--target", target)
+        assert code == 0 and "in stock" in out, out
+        draining.result(10)
+    finally:
+        loaded.set()
+        srv.stop()
+    code, out = run("health", "--target", target, "--timeout", "1")
+    assert code == 2 and "UNAVAILABLE" in out

@@ -55,6 +55,8 @@ def test_unix_socket_only() -> None:
         ({"max_message_mb": "0"}, {}, "--max-message-mb"),
         ({}, {"OMNIROUTE_MAX_MESSAGE_MB": "lots"}, "OMNIROUTE_MAX_MESSAGE_MB"),
         ({"grace_seconds": "-3"}, {}, "--grace-seconds"),
+        ({"drain_delay_seconds": "301"}, {}, "--drain-delay-seconds"),
+        ({}, {"OMNIROUTE_DRAIN_DELAY_SECONDS": "nan"}, "OMNIROUTE_DRAIN_DELAY_SECONDS"),
         ({"unix_socket": "/tmp/" + "x" * 120}, {}, "--unix-socket"),
         ({"host": "bad host"}, {}, "--host"),
     ],
