@@ -36,6 +36,7 @@ from .model import ShipmentLine as ShipmentLine
 from .model import SolveStatus as SolveStatus
 from .model import UnfulfilledLine as UnfulfilledLine
 from .model import UnfulfilledReason as UnfulfilledReason
+from .network import Calendar as Calendar
 from .network import CostModel as CostModel
 from .network import LocationTypeRules as LocationTypeRules
 from .network import NetworkCosts as NetworkCosts

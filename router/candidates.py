@@ -226,7 +226,7 @@ def _build(
     service = method.service if method.ships else ServiceLevel.STANDARD
     ship_day = costs.ship_days(placed_at, location)
     if method.ships:
-        delivery_day = ship_day + model.transit_days(distance, service)
+        delivery_day = costs.delivery_days(ship_day, model.transit_days(distance, service))
         parcel = model.parcel_cost(distance, service)
         per_kg = model.per_kg_cost(distance, service)
     else:

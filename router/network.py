@@ -10,9 +10,10 @@ Money is integer cents. A shipment from location l with units n_j of line j cost
     + extra_shipment_cost for every shipment of the order after the first.
 
 Dates: an order placed at T is ready at a location at T + processing hours (local time). It ships that
-day if ready by the location's cut-off, else the next day; it arrives after the transit days of its
-distance band and service level (same day: 0 days, within the courier's range, shipped today only).
-Calendar days: no weekends or holidays.
+day if ready by the location's cut-off, else the next day, rolled on to the location's next working day
+(`Calendar`: ship days per location type, network holidays); it arrives after the transit days of its
+distance band and service level, counted in the carriers' working days (delivery days, not holidays).
+Same day: 0 days, within the courier's range, shipped today only. The default calendar works every day.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,7 +31,7 @@ import numpy.typing as npt
 
 from availability.errors import InvalidArgument
 from availability.locations import LocationTable, haversine_km
-from availability.model import LocationType, check_quantity, check_toml_layout
+from availability.model import LocationType, check_quantity, check_toml_layout, day_number
 
 from .model import ServiceLevel
 
@@ -127,6 +128,68 @@ class TransitTimes:
         _check_per_band("transit.express_days", self.express_days, bands, money=True)
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ALL_WEEK = 0b111_1111  # a weekday mask with every day set (bit 0: Monday)
+
+
+_DAY_NAMES = {
+    **{w: w for w in WEEKDAYS},
+    **dict(zip(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"), WEEKDAYS, strict=True)),
+}
+
+
+def _check_weekdays(field_name: str, days: object) -> tuple[str, ...]:
+    """Weekday names ("mon" .. "sun" or in full, any case, each once, at least one), in week order."""
+    if isinstance(days, str) or not isinstance(days, (tuple, list)) or not days:
+        raise InvalidArgument(field_name, days, f"must be a non-empty list of weekdays from {list(WEEKDAYS)}")
+    names: list[str] = []
+    for d in days:
+        name = _DAY_NAMES.get(d.strip().lower()) if isinstance(d, str) else None
+        if name is None:
+            raise InvalidArgument(field_name, d, f"unknown weekday; use {list(WEEKDAYS)}")
+        if name in names:
+            raise InvalidArgument(field_name, d, "listed twice")
+        names.append(name)
+    return tuple(w for w in WEEKDAYS if w in names)
+
+
+def weekday_mask(days: tuple[str, ...]) -> int:
+    return sum(1 << WEEKDAYS.index(d) for d in days)
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """The network's working days. Locations ship on `ship_days` (a location type may override them);
+    carriers deliver, and count transit days, on `delivery_days`; nobody ships or delivers on a holiday.
+    The default works every day of the year (dates are then plain calendar days)."""
+
+    ship_days: tuple[str, ...] = WEEKDAYS
+    delivery_days: tuple[str, ...] = WEEKDAYS
+    holidays: tuple[date, ...] = ()
+
+    def __post_init__(self) -> None:
+        # normalised in place (frozen): equal calendars compare equal however they were spelled
+        object.__setattr__(self, "ship_days", _check_weekdays("calendar.ship_days", self.ship_days))
+        object.__setattr__(self, "delivery_days", _check_weekdays("calendar.delivery_days", self.delivery_days))
+        object.__setattr__(self, "holidays", _check_holidays("calendar.holidays", self.holidays))
+
+
+def _check_holidays(field_name: str, days: object) -> tuple[date, ...]:
+    if isinstance(days, str) or not isinstance(days, (tuple, list)):
+        raise InvalidArgument(field_name, days, "must be a list of dates YYYY-MM-DD")
+    out: set[date] = set()
+    for d in days:
+        if isinstance(d, str):
+            try:
+                d = date.fromisoformat(d.strip())
+            except ValueError:
+                raise InvalidArgument(field_name, d, "must be a date YYYY-MM-DD") from None
+        if isinstance(d, datetime) or not isinstance(d, date):
+            raise InvalidArgument(field_name, d, "must be a date YYYY-MM-DD")
+        out.add(d)
+    return tuple(sorted(out))
+
+
 @dataclass(frozen=True, slots=True)
 class LocationTypeRules:
     """What a location type adds to (handling, protection) or overrides of (cut-off, processing) each
@@ -137,8 +200,11 @@ class LocationTypeRules:
     protection_level: int = 0  # units of each SKU kept for walk-in shoppers (above safety stock)
     cutoff: time | None = None  # None: each location's own cut-off
     processing_hours: int | None = None  # None: each location's own processing hours
+    ship_days: tuple[str, ...] | None = None  # None: the calendar's ship days
 
     def __post_init__(self) -> None:
+        if self.ship_days is not None:
+            object.__setattr__(self, "ship_days", _check_weekdays("ship_days", self.ship_days))
         _check_money("handling_per_order", self.handling_per_order)
         _check_money("handling_per_unit", self.handling_per_unit)
         check_quantity("protection_level", self.protection_level)
@@ -169,9 +235,15 @@ class CostModel:
     protection_penalty_per_unit: int = 400
     default_unit_weight_g: int = 500  # SKUs without a weight
     location_types: tuple[LocationTypeRules, ...] = field(default_factory=_default_type_rules)
+    calendar: Calendar = field(default_factory=Calendar)
 
     def __post_init__(self) -> None:
-        for name, kind in (("parcel", ParcelRates), ("same_day", SameDayRates), ("transit", TransitTimes)):
+        for name, kind in (
+            ("parcel", ParcelRates),
+            ("same_day", SameDayRates),
+            ("transit", TransitTimes),
+            ("calendar", Calendar),
+        ):
             if not isinstance(getattr(self, name), kind):
                 raise InvalidArgument(name, getattr(self, name), f"must be {kind.__name__}")
         check_quantity("express_percent", self.express_percent)
@@ -246,6 +318,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "protection": ("penalty_per_unit",),
     "weights": ("default_unit_weight_g",),
     "location_types": ("distribution_center", "store", "dark_store", "drop_ship_vendor"),
+    "calendar": ("ship_days", "delivery_days", "holidays"),
 }
 # (section, key) in the file -> CostModel attribute
 _SCALARS = (
@@ -254,7 +327,14 @@ _SCALARS = (
     ("protection", "penalty_per_unit", "protection_penalty_per_unit"),
     ("weights", "default_unit_weight_g", "default_unit_weight_g"),
 )
-_TYPE_KEYS = ("handling_per_order", "handling_per_unit", "protection_level", "cutoff", "processing_hours")
+_TYPE_KEYS = (
+    "handling_per_order",
+    "handling_per_unit",
+    "protection_level",
+    "cutoff",
+    "processing_hours",
+    "ship_days",
+)
 
 
 def _as_tuple(v: Any) -> Any:
@@ -301,6 +381,8 @@ def cost_model_from_mapping(data: object, source: str = "routing config") -> Cos
         kwargs = dict(body)
         if "cutoff" in kwargs:
             kwargs["cutoff"] = _parse_cutoff(f"{where}.cutoff", kwargs["cutoff"])
+        if "ship_days" in kwargs:
+            kwargs["ship_days"] = _as_tuple(kwargs["ship_days"])
         # a type's table replaces the defaults of that type as a whole: what it leaves out is 0 / unset
         try:
             rules[i] = LocationTypeRules(**kwargs)
@@ -316,6 +398,7 @@ def cost_model_from_mapping(data: object, source: str = "routing config") -> Cos
         parcel=build(ParcelRates, "parcel"),
         same_day=build(SameDayRates, "same_day"),
         transit=build(TransitTimes, "transit"),
+        calendar=build(Calendar, "calendar"),
         location_types=tuple(rules),
         **scalars,
     )
@@ -373,6 +456,15 @@ class NetworkCosts:
             ],
             dtype=np.int64,
         ).reshape(n)
+        cal = model.calendar
+        self.ship_mask = np.array(
+            [weekday_mask(r.ship_days if r.ship_days is not None else cal.ship_days) for r in rules], dtype=np.int64
+        ).reshape(n)
+        self.delivery_mask = weekday_mask(cal.delivery_days)
+        self.holidays = np.array(sorted(day_number(d) for d in cal.holidays), dtype=np.int64)
+        # the default calendar (every day, no holiday) skips the rolling below: the hot path stays as it was
+        self.ships_every_day = not cal.holidays and bool((self.ship_mask == ALL_WEEK).all())
+        self.delivers_every_day = not cal.holidays and self.delivery_mask == ALL_WEEK
         self.capacity = np.array([loc.daily_capacity for loc in locs], dtype=np.int64).reshape(n)
         self.priority = np.array([loc.priority for loc in locs], dtype=np.int64).reshape(n)
         zones: list[str] = []
@@ -407,7 +499,39 @@ class NetworkCosts:
         day = ready // MINUTES_PER_DAY
         late = (ready % MINUTES_PER_DAY) > self.cutoff_min[locs]
         out: I64 = day + late.astype(np.int64)
+        return self.next_ship_days(out, locs)
+
+    def _working(self, days: I64, masks: I64 | int) -> npt.NDArray[np.bool_]:
+        weekday = (days + 3) % 7  # day 0 (1970-01-01) was a Thursday
+        out: npt.NDArray[np.bool_] = ((np.right_shift(masks, weekday) & 1) == 1) & ~np.isin(days, self.holidays)
         return out
+
+    def next_ship_days(self, days: I64, locs: I64) -> I64:
+        """Each day, or the first working ship day after it at the location (same shape as `locs`)."""
+        if self.ships_every_day:
+            return days
+        out = np.array(days, dtype=np.int64, copy=True)
+        masks = self.ship_mask[locs]
+        # every location ships on some weekday, so this ends within a week past the holidays
+        for _ in range(8 + self.holidays.shape[0]):
+            off = ~self._working(out, masks)
+            if not off.any():
+                break
+            out[off] += 1
+        return out
+
+    def delivery_days(self, ship_days: I64, transit_days: I64) -> I64:
+        """The day a parcel shipped on each ship day arrives after its transit days, counted in the
+        carriers' working days (a day of transit ends on a delivery day that is not a holiday)."""
+        if self.delivers_every_day:
+            out: I64 = ship_days + transit_days
+            return out
+        day = np.array(ship_days, dtype=np.int64, copy=True)
+        left = np.array(transit_days, dtype=np.int64, copy=True)
+        while (moving := left > 0).any():
+            day[moving] += 1
+            left[moving & self._working(day, self.delivery_mask)] -= 1
+        return day
 
     def local_days(self, placed_at: datetime, locs: I64) -> I64:
         """The local day number at each location when the order is placed (same-day service's 'today')."""

@@ -19,8 +19,9 @@ destination point, nearest first: first those that hold the whole cart, then (wh
 `max_stores` do) those that hold part of it, flagged `partial`. Each is priced and dated by routing the
 cart to it (`build_problem` with the store as destination): it is ready on its ship date. `ready_at`:
 the order's time plus the store's processing hours when that is before the store's cut-off on the same
-local day; otherwise the next day at the cut-off (an order after the cut-off is picked the next day, by
-the cut-off at the latest).
+local day and that day is a working day; otherwise the cut-off of the next working day (an order after
+the cut-off is picked the next day, by the cut-off at the latest; the network's `Calendar` says which
+days are working days).
 """
 
 from __future__ import annotations
@@ -314,13 +315,14 @@ def _store_options(
 
 
 def _ready_at(costs: NetworkCosts, at: datetime, locs: I64) -> list[datetime]:
-    """When an order placed at `at` is ready at each location (see the module docstring)."""
+    """When an order placed at `at` is ready at each location (see the module docstring): the order's
+    time plus processing when that is before the cut-off of a working day, else the cut-off of the ship
+    day (the next working day)."""
     utc_min = int(at.astimezone(UTC).timestamp() // 60)
     offset = costs.utc_offsets_min(at)[costs.tz_index[locs]]
-    local = utc_min + offset
-    ready = local + costs.processing_min[locs]
-    late = (ready % MINUTES_PER_DAY) > costs.cutoff_min[locs]
-    next_cutoff = (ready // MINUTES_PER_DAY + 1) * MINUTES_PER_DAY + costs.cutoff_min[locs]
-    ready_local = np.where(late, next_cutoff, ready)
+    ready = utc_min + offset + costs.processing_min[locs]
+    ship_day = costs.ship_days(at, locs)
+    same_day = ship_day == ready // MINUTES_PER_DAY
+    ready_local = np.where(same_day, ready, ship_day * MINUTES_PER_DAY + costs.cutoff_min[locs])
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return [epoch + timedelta(minutes=int(m)) for m in (ready_local - offset).tolist()]
