@@ -26,5 +26,5 @@ RUN python -c "from availability import _kernels; _kernels.warm_up(); import rou
 
 EXPOSE 50051
 HEALTHCHECK --interval=10s --timeout=4s --start-period=30s --retries=3 \
-  CMD python -c "import grpc,sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c=grpc.insecure_channel('127.0.0.1:50051'); r=g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=3); sys.exit(0 if r.status == h.HealthCheckResponse.SERVING else 1)"
+  CMD ["omniroute", "health", "--target", "127.0.0.1:50051", "--timeout", "3"]
 ENTRYPOINT ["omniroute", "serve"]
