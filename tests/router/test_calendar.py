@@ -29,7 +29,8 @@ from .scenarios import BOSTON, CHANNELS, boston, boston_locations, order
 
 # Friday 2026-01-09, 10:00 in Boston: the stores (2 h) ship today, the DCs (24 h) are ready on Saturday
 FRIDAY = datetime(2026, 1, 9, 15, 0, tzinfo=UTC)
-WEEKDAYS_ONLY = Calendar(ship_days=("mon", "tue", "wed", "thu", "fri"), delivery_days=("mon", "tue", "wed", "thu", "fri"))
+WORKWEEK = ("mon", "tue", "wed", "thu", "fri")
+WEEKDAYS_ONLY = Calendar(ship_days=WORKWEEK, delivery_days=WORKWEEK)
 IDS = [loc.id for loc in boston_locations()]
 
 
