@@ -158,6 +158,14 @@ class StoreView:
             )
         return AtpRows(qty, rows[:n], locs[:n], lq[:n])
 
+    def inbound_days(self, s: int) -> I64:
+        """The distinct expected days of SKU s's inbound supply, ascending (empty: none, or unknown SKU)."""
+        g = self.gen
+        if not 0 <= s < g.sku_capacity:
+            return np.zeros(0, dtype=np.int64)
+        lo, hi = int(g.idx[s, K.INB]), int(g.idx[s + 1, K.INB])
+        return np.unique(g.inb[K.I_DAY, lo:hi].astype(np.int64))
+
     def position(self, s: int, loc: int) -> PositionView | None:
         g = self.gen
         p = int(K.find_slot(g.idx, g.pos, s, loc))

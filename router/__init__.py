@@ -9,6 +9,7 @@ This library never imports gRPC or the `omniroute` application.
 """
 
 from ._kernels import warm_up as warm_up
+from .backorders import date_backorders as date_backorders
 from .batch import BatchModelStats as BatchModelStats
 from .batch import BatchResult as BatchResult
 from .batch import BatchTotals as BatchTotals

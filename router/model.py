@@ -282,6 +282,12 @@ class UnfulfilledLine:
     missing: int
     reason: UnfulfilledReason
     backordered: bool = False  # the order allows back orders: the missing units wait for supply
+    # back orders dated by inbound supply (router.backorders): when supply covering the missing units
+    # arrives, where, and when they would then be delivered; None / "" when no supply covers them
+    expected_date: date | None = None
+    expected_location: str = ""
+    expected_delivery_date: date | None = None
+    backorder_note: str = ""  # the dating in words, or why there is no date
 
 
 @dataclass(frozen=True, slots=True)

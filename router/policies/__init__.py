@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 from availability.errors import InvalidArgument
 from availability.store import StockStore
 
+from ..backorders import date_backorders
 from ..candidates import RoutingProblem, build_problem
 from ..model import Order, RoutingResult
 from ..network import CostModel
@@ -83,4 +84,5 @@ def route_order(
     """build_problem then route: the convenient form for one order against a store."""
     get_policy(policy)  # a bad name fails before any work
     problem = build_problem(store, order, cost_model=cost_model, capacity_left=capacity_left, now=now)
-    return route(problem, policy=policy, time_limit_s=time_limit_s, seed=seed)
+    result = route(problem, policy=policy, time_limit_s=time_limit_s, seed=seed)
+    return date_backorders(store, order, result, cost_model=cost_model, now=now)
