@@ -55,7 +55,8 @@ class ServerConfig:
     feed_channel: str = "web"
     demo_size: str = "demo"
     demo_seed: int = 7
-    # The Redis ledger (shared by every replica) instead of the embedded one, e.g. redis://host:6379/0.
+    # The Redis ledger (shared by every replica) instead of the embedded one, e.g. redis://host:6379/0, or
+    # a Redis Cluster by any of its nodes, redis+cluster://host:7000 (README "Redis Cluster").
     redis_url: str | None = None
     redis_prefix: str = "omniroute"
     # ATP rules (inbound shares, default safety stock, status thresholds) as TOML; overrides a snapshot's
@@ -138,8 +139,11 @@ class ServerConfig:
             raise ConfigError("demo_size", self.demo_size, "must be a size name such as 'demo'")
         if isinstance(self.demo_seed, bool) or not isinstance(self.demo_seed, int):
             raise ConfigError("demo_seed", self.demo_seed, "must be an integer")
-        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("redis_url", self.redis_url, "must be a redis://, rediss:// or unix:// URL")
+        schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        if self.redis_url is not None and not self.redis_url.startswith(schemes):
+            raise ConfigError(
+                "redis_url", self.redis_url, "must be a redis://, rediss://, unix:// or redis+cluster:// URL"
+            )
         if not self.redis_prefix or any(c in self.redis_prefix for c in "{} \n*?[]"):
             raise ConfigError("redis_prefix", self.redis_prefix, "must be non-empty, without braces or spaces")
         if self.state_dir is not None and self.redis_url is not None:
