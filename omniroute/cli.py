@@ -305,6 +305,35 @@ def generate(out_dir: Path, size: str, seed: int, fmt: str, base_date: Any) -> N
     )
 
 
+# ---------------------------------------------------------------------------------------------- bench
+@main.command()
+@click.option(
+    "--size", type=click.Choice(["demo", "small", "medium"]), default="small", show_default=True,
+    help="The generated network measured (omniroute generate's sizes; cached under bench-results/networks).",
+)  # fmt: skip
+@click.option("--seed", type=click.IntRange(min=0), default=7, show_default=True, help="The network's seed.")
+@click.option("--quick", is_flag=True, help="The same rows with a fraction of the calls (about 15 s; rougher).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None,
+    help="Results as JSON (default bench-results/bench-<UTC time>.json).",
+)  # fmt: skip
+@click.option(
+    "--compare", "compare_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+    help="An earlier run's JSON: print the change of every row against it.",
+)  # fmt: skip
+@click.option(
+    "--only", default=None, metavar="SUITE,...",
+    help="Only these suites: atp, ledger, routing, quote, batch, redis, grpc (default: all).",
+)  # fmt: skip
+def bench(size: str, seed: int, quick: bool, out: Path | None, compare_path: Path | None, only: str | None) -> None:
+    """Run the standard benchmark set on a generated network, in-process and over gRPC (a server started
+    on a free port; Redis rows on a throw-away redis-server), print one table and write the figures and
+    the machine as JSON."""
+    from .bench.command import bench_command
+
+    bench_command(size=size, seed=seed, quick=quick, out=out, compare_path=compare_path, only=only)
+
+
 # ---------------------------------------------------------------------------------------------- load
 @main.command()
 @click.option(
