@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from availability import _kernels
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
 # Deadlines off: the first example of a test may pay for loading compiled kernels from numba's cache.
@@ -37,3 +38,14 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A real Redis Cluster of three masters on free ports of 127.0.0.1 for the whole session (about 2 s
+    to start; on first use only). Tests flush what they wrote."""
+    cluster = RedisCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.cleanup()

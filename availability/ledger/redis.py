@@ -39,7 +39,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,7 @@ from .redis_codec import (
     encode_network,
     pack_inbound_chunk,
 )
+from .redis_connect import Client, refuse_cluster_node
 from .redis_holds import SWEEP_INTERVAL_S, RedisHolds, carry_holds
 from .redis_keys import DEFAULT_PREFIX, Keys, partition_of
 from .redis_replica import (
@@ -254,9 +255,15 @@ class RedisLedger:
         self._write_lock = threading.RLock()
         self._client = connect(url)
         self._scripts = Scripts(self._client, self.keys)
-        with reachable(url):
-            self._scripts.load_all()
-            state = self._open(snapshot, config, partitions)
+        try:
+            with reachable(url):
+                refuse_cluster_node(self._client, url)
+                self._scripts.load_all()
+                state = self._open(snapshot, config, partitions)
+        except BaseException:
+            self._scripts.close()
+            self._client.close()
+            raise
         self._replica = Replica(
             url, self._client, self._scripts, self.keys, state, block_ms=block_ms, rebuild=self._read_state
         )
@@ -709,7 +716,8 @@ class RedisLedger:
             for _attempt in range(10):
                 gen = self._replica.state.gen
                 key = self.keys.network(gen)
-                with self._client.pipeline() as pipe:
+                # the catalogue itself: compare-and-set on its one key (the version read is still there)
+                with self._client.pipeline(transaction=True) as pipe:
                     try:
                         watching: Any = pipe  # redis-py leaves watch() unannotated
                         watching.watch(key)
@@ -720,14 +728,15 @@ class RedisLedger:
                         new = table.with_locations(locations)  # raises InvalidArgument: nothing written
                         pipe.multi()
                         pipe.set(key, encode_network(new, version + 1))
-                        catalogue = encode_hold_catalogue(new)
-                        for p in range(self.partitions):
-                            pipe.set(self.keys.catalogue(p, gen), catalogue)
                         pipe.execute()
                     except redis.WatchError:
                         continue
+                # then each partition's hold catalogue and version, atomically in the partition's own slot
+                # (lua/network.lua; a partition may sit on another cluster node than the catalogue): a
+                # hold made with the old version is refused there from that instant (hold.lua)
+                catalogue = encode_hold_catalogue(new)
                 calls = [
-                    self._scripts.network(p, gen, version + 1, maxlen=self.stream_maxlen)
+                    self._scripts.network(p, gen, version + 1, catalogue, maxlen=self.stream_maxlen)
                     for p in range(self.partitions)
                 ]
                 records: list[Record] = []
@@ -737,7 +746,8 @@ class RedisLedger:
                     if isinstance(got, GenerationChanged):
                         changed = got
                         continue
-                    records.append(Record(p, got.seq_after, got.seq_before, KIND_NETWORK, gen, version=version + 1))
+                    if got.seq_after > got.seq_before:  # else a newer upsert got to this partition first
+                        records.append(Record(p, got.seq_after, got.seq_before, KIND_NETWORK, gen, version=version + 1))
                 self._replica.apply_own(records, network=new)
                 if changed is not None:
                     # a load replaced the catalogue meanwhile, as it would have after this upsert
@@ -796,7 +806,7 @@ ProgressFn = Callable[[str, float], None]
 
 
 def write_generation(
-    client: redis.Redis,
+    client: Client,
     scripts: Scripts,
     keys: Keys,
     snapshot: Snapshot,
@@ -893,7 +903,7 @@ def write_generation(
     return int(st_sku.shape[0])
 
 
-def go_live_first(client: redis.Redis, scripts: Scripts, keys: Keys, partitions: int, gen: int) -> list[int]:
+def go_live_first(client: Client, scripts: Scripts, keys: Keys, partitions: int, gen: int) -> list[int]:
     """Make the first generation of a ledger that did not exist live, without change records; the
     partitions' sequences (0 unless an earlier, crashed initialisation got further)."""
     scripts.run([scripts.init(p, gen) for p in range(partitions)])
@@ -906,7 +916,7 @@ def go_live_first(client: redis.Redis, scripts: Scripts, keys: Keys, partitions:
     return seqs
 
 
-def go_live(client: redis.Redis, scripts: Scripts, keys: Keys, partitions: int, gen: int, *, maxlen: int) -> list[int]:
+def go_live(client: Client, scripts: Scripts, keys: Keys, partitions: int, gen: int, *, maxlen: int) -> list[int]:
     """Switch every partition to generation `gen` (each with an "everything" record) and then the
     ledger's metadata; the partitions' sequences after the switch."""
     seqs: list[int] = []
@@ -919,20 +929,35 @@ def go_live(client: redis.Redis, scripts: Scripts, keys: Keys, partitions: int, 
     return seqs
 
 
-def drop_old_generations(client: redis.Redis, keys: Keys, partitions: int, live: int) -> int:
+def drop_old_generations(client: Client, keys: Keys, partitions: int, live: int) -> int:
     """Delete every key of generations older than `live` (UNLINK: freed in the background). Returns the
-    number of keys dropped. On Redis Cluster, SCAN must run on every node: not done here yet."""
+    number of keys dropped. SCAN runs on every master of a cluster (redis-py's cluster client scans each
+    primary), one pattern for all partitions; UNLINK is split by slot there."""
     dropped = 0
-    patterns = [keys.generation_pattern(p) for p in range(partitions)] + [f"{keys.prefix}:g*:network"]
-    for pattern in patterns:
-        batch: list[bytes] = []
-        for key in client.scan_iter(match=pattern, count=10_000):
-            m = re.search(rb":g(\d+):", key)
-            if m is not None and int(m.group(1)) < live:
-                batch.append(key)
-                if len(batch) >= 1_000:
-                    dropped += int(client.unlink(*batch))
-                    batch = []
+    network = re.compile(rf"{re.escape(keys.prefix)}:g(\d+):network")
+    generation = re.compile(r"(\d+):")
+
+    def old(pattern: str) -> Iterator[str]:
+        found = client.scan_iter(match=pattern, count=10_000)
+        if pattern == keys.networks_pattern():
+            for raw in found:
+                key = raw.decode() if isinstance(raw, bytes) else str(raw)
+                m = network.fullmatch(key)
+                if m is not None and int(m.group(1)) < live:
+                    yield key
+            return
+        for key, p, rest in keys.keys_in(found, "g"):
+            m = generation.match(rest)
+            if m is not None and p < partitions and int(m.group(1)) < live:
+                yield key
+
+    for pattern in (keys.generations_pattern(), keys.networks_pattern()):
+        batch: list[str] = []
+        for key in old(pattern):
+            batch.append(key)
+            if len(batch) >= 1_000:
+                dropped += int(client.unlink(*batch))
+                batch = []
         if batch:
             dropped += int(client.unlink(*batch))
     return dropped
@@ -966,6 +991,7 @@ def load_into_redis(
     client = connect(url, socket_timeout=60.0)
     try:
         with reachable(url):
+            refuse_cluster_node(client, url)
             scripts = Scripts(client, keys)
             scripts.load_all()
             with client.lock(keys.load_lock, timeout=600, blocking_timeout=600):

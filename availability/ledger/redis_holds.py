@@ -788,12 +788,12 @@ class RedisHolds:
     def open_records(self) -> list[_Stored]:
         led = self._l
         out: list[_Stored] = []
-        for p in range(led.partitions):
-            for raw in led._client.scan_iter(match=led.keys.record_pattern(p), count=1000):
-                key = raw.decode() if isinstance(raw, bytes) else str(raw)
-                st = self._read(key.split(":rsv:", 1)[1])
-                if st.rec is not None and st.version > 0:
-                    out.append(st)
+        # one SCAN of every master (redis-py's cluster client scans each primary) for all partitions
+        found = led._client.scan_iter(match=led.keys.records_pattern(), count=1000)
+        for _key, _p, rest in led.keys.keys_in(found, "rsv"):
+            st = self._read(rest[1:])
+            if st.rec is not None and st.version > 0:
+                out.append(st)
         return out
 
     def expected_holds(
@@ -982,35 +982,35 @@ def carry_holds(client: Any, keys: Keys, partitions: int, gen: int, fresh: Stock
     net = fresh.network
     carried = 0
     writes = client.pipeline(transaction=False)
-    for p in range(partitions):
-        for raw_key in client.scan_iter(match=keys.record_pattern(p), count=1000):
-            got = client.hmget(raw_key, ["v", "d"])
-            if got[1] is None or int(got[0] or 0) < 1:
+    # one SCAN of every master (redis-py's cluster client scans each primary) for all partitions
+    for raw_key, _p, _rest in keys.keys_in(client.scan_iter(match=keys.records_pattern(), count=1000), "rsv"):
+        got = client.hmget(raw_key, ["v", "d"])
+        if got[1] is None or int(got[0] or 0) < 1:
+            continue
+        rec = decode_record(got[1].decode())
+        chan = net.channels.get(rec.channel)
+        if rec.status not in (ReservationStatus.HELD, ReservationStatus.CONFIRMED) or chan is None:
+            continue
+        for (sku, place), ls in rec.lines.items():
+            s = fresh.skus.get(sku)
+            if not ls.held or s is None:
                 continue
-            rec = decode_record(got[1].decode())
-            chan = net.channels.get(rec.channel)
-            if rec.status not in (ReservationStatus.HELD, ReservationStatus.CONFIRMED) or chan is None:
-                continue
-            for (sku, place), ls in rec.lines.items():
-                s = fresh.skus.get(sku)
-                if not ls.held or s is None:
+            if rec.at_location[(sku, place)]:
+                li = net.index.get(place)
+                if li is None:
                     continue
-                if rec.at_location[(sku, place)]:
-                    li = net.index.get(place)
-                    if li is None:
-                        continue
-                    slots = fresh.ensure_slots(np.array([s], np.int64), np.array([li], np.int64))
-                    fresh.apply_deltas(slots, np.zeros(1, np.int64), np.array([ls.held], np.int64), fresh.sequence)
-                    fld = 4 * li + F_RESERVED
-                else:
-                    try:
-                        g = net.hold_group_index(place, chan)
-                    except InvalidArgument:
-                        continue
-                    fresh.add_group_hold(s, g, ls.held)
-                    fld = HOLD_BASE - g
-                writes.hincrby(keys.counters_prefix(partition_of(sku, partitions), gen) + sku, str(fld), ls.held)
-                carried += 1
+                slots = fresh.ensure_slots(np.array([s], np.int64), np.array([li], np.int64))
+                fresh.apply_deltas(slots, np.zeros(1, np.int64), np.array([ls.held], np.int64), fresh.sequence)
+                fld = 4 * li + F_RESERVED
+            else:
+                try:
+                    g = net.hold_group_index(place, chan)
+                except InvalidArgument:
+                    continue
+                fresh.add_group_hold(s, g, ls.held)
+                fld = HOLD_BASE - g
+            writes.hincrby(keys.counters_prefix(partition_of(sku, partitions), gen) + sku, str(fld), ls.held)
+            carried += 1
     writes.execute()
     return carried
 

@@ -44,7 +44,9 @@ event: 22 us per event inside Redis instead of about 10.
 
 from __future__ import annotations
 
+import re
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "omniroute"
@@ -117,9 +119,6 @@ class Keys:
     def record(self, partition: int, reservation_id: str) -> str:
         return f"{self.tag(partition)}:rsv:{reservation_id}"
 
-    def record_pattern(self, partition: int) -> str:
-        return f"{self.tag(partition)}:rsv:*"
-
     def due(self, partition: int) -> str:
         return f"{self.tag(partition)}:due"
 
@@ -132,6 +131,26 @@ class Keys:
     def wake(self, partition: int, replica: str) -> str:
         return f"{self.tag(partition)}:wake:{replica}"
 
-    def generation_pattern(self, partition: int) -> str:
-        """SCAN pattern of every generation-scoped key of a partition (for dropping old generations)."""
-        return f"{self.tag(partition)}:g*"
+    # SCAN patterns: one pattern covers every partition, so a SCAN of each master (of a cluster, or the
+    # one server) finds every key of a kind at once; keys_in() keeps only this prefix's own keys
+    def records_pattern(self) -> str:
+        """SCAN pattern of every reservation record, in every partition."""
+        return f"{{{self.prefix}:p*}}:rsv:*"
+
+    def generations_pattern(self) -> str:
+        """SCAN pattern of every generation-scoped key of every partition (dropping old generations)."""
+        return f"{{{self.prefix}:p*}}:g*"
+
+    def networks_pattern(self) -> str:
+        return f"{self.prefix}:g*:network"
+
+    def keys_in(self, found: Iterable[bytes | str], what: str) -> Iterator[tuple[str, int, str]]:
+        """The keys SCAN found that are this prefix's `what` keys ('rsv', or 'g' for generation-scoped
+        ones), as (key, partition, rest after the kind). A pattern's '*' also matches another ledger
+        whose prefix extends this one (prefix 'a' and prefix 'a:px'): those are left out here."""
+        head = re.compile(rf"\{{{re.escape(self.prefix)}:p(\d+)\}}:{what}")
+        for raw in found:
+            key = raw.decode() if isinstance(raw, bytes) else raw
+            m = head.match(key)
+            if m is not None:
+                yield key, int(m.group(1)), key[m.end() :]

@@ -37,6 +37,8 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from ..locations import LocationTable
 from ..model import Sku, Snapshot
@@ -60,8 +62,9 @@ from .redis_codec import (
     record_from_entry,
     unpack_inbound_chunk,
 )
+from .redis_connect import REDIRECTS, Client, connect_server, node_of, node_url, refresh_map, slot_of
 from .redis_keys import F_ON_HAND, F_RESERVED, F_SAFETY, HOLD_BASE, Keys
-from .scripts import GenerationChanged, Scripts, connect, redacted
+from .scripts import GenerationChanged, Scripts, redacted
 
 log = logging.getLogger(__name__)
 
@@ -343,14 +346,14 @@ def as_bytes(value: object) -> bytes:
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
 
-def read_network(client: redis.Redis, keys: Keys, gen: int) -> tuple[LocationTable, int]:
+def read_network(client: Client, keys: Keys, gen: int) -> tuple[LocationTable, int]:
     raw = client.get(keys.network(gen))
     if raw is None:
         raise NoData(f"no catalogue for generation {gen}")
     return decode_network(as_bytes(raw))
 
 
-def read_meta(client: redis.Redis, keys: Keys) -> tuple[int, int]:
+def read_meta(client: Client, keys: Keys) -> tuple[int, int]:
     """(partitions, live generation); NoData when the ledger does not exist."""
     meta = client.hmget(keys.meta, ["partitions", "gen"])
     if meta[0] is None or meta[1] is None:
@@ -359,7 +362,7 @@ def read_meta(client: redis.Redis, keys: Keys) -> tuple[int, int]:
 
 
 def read_state(
-    client: redis.Redis,
+    client: Client,
     scripts: Scripts,
     keys: Keys,
     *,
@@ -503,7 +506,7 @@ def _snapshot(
     )
 
 
-def fetch_after(client: redis.Redis, keys: Keys, partition: int, after: int, upto: str = "+") -> list[Record]:
+def fetch_after(client: Client, keys: Keys, partition: int, after: int, upto: str = "+") -> list[Record]:
     """Every record of a partition with a sequence above `after` (up to `upto`, inclusive)."""
     out: list[Record] = []
     lo = f"({after}-0"
@@ -515,7 +518,7 @@ def fetch_after(client: redis.Redis, keys: Keys, partition: int, after: int, upt
         lo = "(" + entries[-1][0].decode()
 
 
-def replay(client: redis.Redis, keys: Keys, state: ReplicaState, reader: NetworkReader) -> None:
+def replay(client: Client, keys: Keys, state: ReplicaState, reader: NetworkReader) -> None:
     """Apply every record after what `state` applied, to the streams' current ends."""
     for p in range(state.partitions):
         for rec in fetch_after(client, keys, p, state.applied[p]):
@@ -554,7 +557,7 @@ class Replica:
     def __init__(
         self,
         url: str,
-        client: redis.Redis,
+        client: Client,
         scripts: Scripts,
         keys: Keys,
         state: ReplicaState,
@@ -835,23 +838,45 @@ class Replica:
         with self._lock:
             self._listeners.clear()
 
+    def _reader_client(self, p: int) -> redis.Redis:
+        """A client of its own for partition p's reader: of the one server, or of the cluster node that
+        owns the partition's slot (one stream per XREAD, so one node; redis-py's cluster client would
+        also ask the server for the command's keys before every XREAD)."""
+        timeout = self._block_ms / 1000 + 10
+        if isinstance(self._client, RedisCluster):
+            node = node_of(self._client, slot_of(self._keys.tag(p)))
+            return connect_server(node_url(self.url, node.host, node.port), socket_timeout=timeout)
+        return connect_server(self.url, socket_timeout=timeout)
+
     def _read_loop(self, p: int) -> None:
         keys = self._keys
-        client = connect(self.url, socket_timeout=self._block_ms / 1000 + 10)
+        client: redis.Redis | None = None
         backoff = 0.05
         stream, wake = keys.log(p), keys.wake(p, self._id)
         try:
             while not self._stop.is_set():
                 try:
+                    if client is None:
+                        client = self._reader_client(p)
                     after = max(self._reader_from[p], self._state.applied[p])
                     got = cast(
                         list[tuple[bytes, Entries]],
                         client.xread({stream: f"{after}-0", wake: "0-0"}, count=XREAD_COUNT, block=self._block_ms),
                     )
-                except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
+                except (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException, *REDIRECTS) as err:
                     if self._healthy[p]:
                         log.warning("replica: lost %s (partition %d): %s", redacted(self.url), p, err)
                     self._healthy[p] = False
+                    if isinstance(self._client, RedisCluster):
+                        # the node may be gone or the slot moved (a failover, a resharding): find the
+                        # partition's node again before the next attempt
+                        if client is not None:
+                            client.close()
+                            client = None
+                        try:
+                            refresh_map(self._client)
+                        except redis.ConnectionError as why:
+                            log.info("replica: partition %d: %s", p, why)
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 1.0)
                     continue
@@ -866,7 +891,8 @@ class Replica:
                     self._take(p, entries)
                 self._healthy[p] = True
         finally:
-            client.close()
+            if client is not None:
+                client.close()
 
     def _take(self, p: int, entries: Entries) -> None:
         """Apply what a reader fetched, on the reader's own thread: one thread woken per record, not

@@ -22,14 +22,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, ResponseError
-from redis.retry import Retry
+from redis.cluster import RedisCluster
+from redis.exceptions import ClusterDownError, MovedError, NoScriptError, RedisClusterException, ResponseError
 
 from ..errors import Unavailable
+from .redis_connect import REDIRECTS, Client, node_of, refresh_map, slot_of
+from .redis_connect import connect as connect
+from .redis_connect import redacted as redacted
 from .redis_keys import Keys
 
 SCRIPT_NAMES = (
@@ -47,22 +48,11 @@ SCRIPT_NAMES = (
 )
 
 Arg = str | bytes | int
+REDIRECT_ATTEMPTS = 5  # rounds of "refused: send again" (NOSCRIPT, or a cluster's MOVED and the like)
 
 
 def _source(name: str) -> str:
     return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 class ScriptFailed(RuntimeError):
@@ -95,21 +85,10 @@ def reachable(url: str) -> Iterator[None]:
     """Connection failures as Unavailable, with the ledger's address (never its password)."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
+    except (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException, ClusterDownError) as err:
+        # cluster errors: no node reachable, a slot no master covers, or the cluster refusing commands
         LEDGER_ERRORS.add("unavailable")
         raise Unavailable(f"ledger at {redacted(url)} unreachable: {err}") from None
-
-
-def connect(url: str, *, socket_timeout: float | None = 10.0, connect_timeout: float = 2.0) -> redis.Redis:
-    """A client that fails fast: no retries (redis-py retries 10 times by default, which would hold a
-    checkout for many seconds while Redis is down; the caller gets Unavailable at once instead)."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-    )
 
 
 # ---------------------------------------------------------------------------------------------- packing
@@ -139,17 +118,19 @@ def _bulk_prefixed(prefix: str, items: Sequence[str]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One EVALSHA, packed: the script's name, how many arguments, and the argument bytes."""
+    """One EVALSHA, packed: the script's name, how many arguments, the argument bytes, and the partition
+    whose keys it touches (-1: none; on a cluster, the call goes to the node owning its slot)."""
 
     script: str
     n_keys: int
     n_args: int
     body: bytes  # the keys and arguments, already in RESP bulk form
+    partition: int = -1
 
 
-def _call(script: str, keys: Sequence[str], args: Sequence[Arg]) -> Call:
+def _call(script: str, keys: Sequence[str], args: Sequence[Arg], partition: int) -> Call:
     body = _bulk_text(keys) + b"".join(_bulk(a) for a in args)
-    return Call(script, len(keys), len(keys) + len(args), body)
+    return Call(script, len(keys), len(keys) + len(args), body, partition)
 
 
 # ---------------------------------------------------------------------------------------------- replies
@@ -193,9 +174,10 @@ def _generation_changed(reply: Any) -> GenerationChanged | None:
 
 # ---------------------------------------------------------------------------------------------- scripts
 class Scripts:
-    """Builds and runs the ledger's script calls for one Redis (one connection pool)."""
+    """Builds and runs the ledger's script calls for one Redis, or one Redis Cluster (each call goes to
+    the master owning its partition's slot)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: Client, keys: Keys) -> None:
         self.client = client
         self.keys = keys
         self._source = {name: _source(name) for name in SCRIPT_NAMES}
@@ -203,8 +185,12 @@ class Scripts:
         self.sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._source.items()}
         self._conn: object | None = None
         self._conn_lock = threading.Lock()
+        self._cluster = client if isinstance(client, RedisCluster) else None
+        self._links: dict[str, Any] = {}  # cluster: node name -> this object's own connection to it
+        self._slots: dict[int, int] = {}  # cluster: partition -> slot
 
     def load_all(self) -> None:
+        # on a cluster, redis-py sends SCRIPT LOAD to every master
         for name, src in self._source.items():
             sha = self.client.script_load(src)
             if sha != self.sha[name]:  # pragma: no cover - only if Redis changed how it hashes
@@ -212,11 +198,23 @@ class Scripts:
 
     def run(self, calls: Sequence[Call]) -> list[Any]:
         """Run calls pipelined in one round trip, in order; the replies in the same order. Calls refused
-        with NOSCRIPT are sent again, in their order, after loading the scripts."""
+        with NOSCRIPT are sent again, in their order, after loading the scripts; on a cluster, so are
+        calls refused with MOVED, ASK, TRYAGAIN or CLUSTERDOWN, after reading the map of slots again.
+        Either way a refused call did not run."""
         replies = self._send(calls)
-        refused = [k for k, r in enumerate(replies) if isinstance(r, NoScriptError)]
-        if refused:
-            self.load_all()
+        for attempt in range(REDIRECT_ATTEMPTS + 1):
+            refused = [k for k, r in enumerate(replies) if isinstance(r, (NoScriptError, *REDIRECTS))]
+            if not refused:
+                break
+            if attempt == REDIRECT_ATTEMPTS:
+                LEDGER_ERRORS.add("unavailable")
+                raise Unavailable(f"Redis keeps refusing script {calls[refused[0]].script}: {replies[refused[0]]}")
+            if any(isinstance(replies[k], REDIRECTS) for k in refused) and self._cluster is not None:
+                # a failover or a slot migration: moved at once, or soon (TRYAGAIN, CLUSTERDOWN)
+                moved_only = all(isinstance(replies[k], (NoScriptError, MovedError)) for k in refused)
+                refresh_map(self._cluster, pause_s=0.0 if moved_only else 0.05 * (attempt + 1))
+            if any(isinstance(replies[k], NoScriptError) for k in refused):
+                self.load_all()
             again = self._send([calls[k] for k in refused])
             for k, r in zip(refused, again, strict=True):
                 replies[k] = r
@@ -226,39 +224,86 @@ class Scripts:
                 raise ScriptFailed(f"script {call.script} failed inside Redis: {r}")
         return replies
 
+    @staticmethod
+    def _packed(calls: Sequence[Call], sha: dict[str, str]) -> list[bytes]:
+        return [
+            b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s%s"
+            % (c.n_args + 3, sha[c.script].encode(), _bulk(c.n_keys), c.body)
+            for c in calls
+        ]
+
+    @staticmethod
+    def _fresh(link: Any) -> None:
+        """A connection the server closed while idle (a restart) reads as ready: drop it now, rather
+        than send a write into it and not know whether it ran."""
+        try:
+            if link._sock is not None and link.can_read(timeout=0):
+                link.disconnect()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            link.disconnect()
+
+    @staticmethod
+    def _replies(link: Any, n: int) -> list[Any]:
+        out: list[Any] = []
+        for _ in range(n):
+            try:
+                out.append(link.read_response())
+            except ResponseError as err:
+                out.append(err)
+        return out
+
     def _send(self, calls: Sequence[Call]) -> list[Any]:
+        if self._cluster is not None:
+            return self._send_cluster(calls)
         # one connection of its own, not one from the pool per call: redis-py's pool bookkeeping costs
         # about 50 us a call, a quarter of a round trip. Writers are serialised per ledger anyway.
         with self._conn_lock:
             if self._conn is None:
-                self._conn = self.client.connection_pool.make_connection()
+                self._conn = self.client.connection_pool.make_connection()  # type: ignore[union-attr]
             link: Any = self._conn  # redis-py leaves these methods unannotated
+            self._fresh(link)
             try:
-                # a connection the server closed while idle (a restart) reads as ready: drop it now,
-                # rather than send a write into it and not know whether it ran
-                if link._sock is not None and link.can_read(timeout=0):
-                    link.disconnect()
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
-                link.disconnect()
-            try:
-                link.send_packed_command(
-                    [
-                        b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s%s"
-                        % (c.n_args + 3, self.sha[c.script].encode(), _bulk(c.n_keys), c.body)
-                        for c in calls
-                    ]
-                )
-                out: list[Any] = []
-                for _ in calls:
-                    try:
-                        out.append(link.read_response())
-                    except ResponseError as err:
-                        out.append(err)
-                return out
+                link.send_packed_command(self._packed(calls, self.sha))
+                return self._replies(link, len(calls))
             except BaseException:
                 # a half-read pipeline leaves replies on the socket: start afresh next time
                 link.disconnect()
                 raise
+
+    def _slot(self, partition: int) -> int:
+        slot = self._slots.get(partition)
+        if slot is None:
+            slot = self._slots[partition] = slot_of(self.keys.tag(partition))
+        return slot
+
+    def _send_cluster(self, calls: Sequence[Call]) -> list[Any]:
+        """Each node's calls on this object's own connection to it: every node's batch is sent before
+        any reply is read, so a round trip to three nodes costs about one."""
+        cluster = self._cluster
+        assert cluster is not None
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for k, c in enumerate(calls):
+            node = node_of(cluster, self._slot(max(c.partition, 0)))  # a call without keys: any node will do
+            groups.setdefault(node.name, (node, []))[1].append(k)
+        out: list[Any] = [None] * len(calls)
+        with self._conn_lock:
+            used: list[tuple[Any, list[int]]] = []
+            try:
+                for name, (node, idx) in groups.items():
+                    link = self._links.get(name)
+                    if link is None:
+                        link = self._links[name] = node.redis_connection.connection_pool.make_connection()
+                    used.append((link, idx))
+                    self._fresh(link)
+                    link.send_packed_command(self._packed([calls[k] for k in idx], self.sha))
+                for link, idx in used:
+                    for k, r in zip(idx, self._replies(link, len(idx)), strict=True):
+                        out[k] = r
+            except BaseException:
+                for link, _ in used:
+                    link.disconnect()
+                raise
+        return out
 
     def close(self) -> None:
         with self._conn_lock:
@@ -266,6 +311,9 @@ class Scripts:
                 link: Any = self._conn
                 link.disconnect()
                 self._conn = None
+            for link in self._links.values():
+                link.disconnect()
+            self._links.clear()
 
     # ------------------------------------------------------------------ calls (keys in a fixed order)
     def events(
@@ -311,41 +359,43 @@ class Scripts:
             ]
         )
         n_keys = 3 + len(skus) + len(entry_keys)
-        return Call("events", n_keys, n_keys + len(args) + 1 + len(claims), body)
+        return Call("events", n_keys, n_keys + len(args) + 1 + len(claims), body, partition)
 
     def safety(self, partition: int, gen: int, skus: Sequence[str], rows: bytes, *, maxlen: int) -> Call:
         """KEYS: partition meta, stream, counters per SKU."""
         k = self.keys
         cp = k.counters_prefix(partition, gen)
         keys = [k.partition_meta(partition), k.log(partition), *(cp + s for s in skus)]
-        return _call("safety", keys, [gen, maxlen, len(skus), " ".join(skus), rows])
+        return _call("safety", keys, [gen, maxlen, len(skus), " ".join(skus), rows], partition)
 
     def allocations(self, partition: int, gen: int, skus: Sequence[str], rows: bytes, *, maxlen: int) -> Call:
         """KEYS: partition meta, stream, counters per SKU."""
         k = self.keys
         cp = k.counters_prefix(partition, gen)
         keys = [k.partition_meta(partition), k.log(partition), *(cp + s for s in skus)]
-        return _call("allocations", keys, [gen, maxlen, len(skus), " ".join(skus), rows])
+        return _call("allocations", keys, [gen, maxlen, len(skus), " ".join(skus), rows], partition)
 
-    def network(self, partition: int, gen: int, version: int, *, maxlen: int) -> Call:
+    def network(self, partition: int, gen: int, version: int, catalogue: bytes, *, maxlen: int) -> Call:
+        """KEYS: partition meta, stream, hold catalogue (lua/network.lua)."""
         k = self.keys
-        return _call("network", [k.partition_meta(partition), k.log(partition)], [gen, maxlen, version])
+        keys = [k.partition_meta(partition), k.log(partition), k.catalogue(partition, gen)]
+        return _call("network", keys, [gen, maxlen, version, catalogue], partition)
 
     def switch(self, partition: int, gen: int, *, maxlen: int) -> Call:
         k = self.keys
-        return _call("switch", [k.partition_meta(partition), k.log(partition)], [gen, maxlen])
+        return _call("switch", [k.partition_meta(partition), k.log(partition)], [gen, maxlen], partition)
 
     def init(self, partition: int, gen: int) -> Call:
-        return _call("init", [self.keys.partition_meta(partition)], [gen])
+        return _call("init", [self.keys.partition_meta(partition)], [gen], partition)
 
     def read(self, partition: int, gen: int, skus: Sequence[str]) -> Call:
         k = self.keys
         cp = k.counters_prefix(partition, gen)
-        return _call("read", [k.partition_meta(partition), *(cp + s for s in skus)], [gen])
+        return _call("read", [k.partition_meta(partition), *(cp + s for s in skus)], [gen], partition)
 
     def load(self, partition: int, gen: int, skus: Sequence[str], positions: bytes, fences: bytes) -> Call:
         cp = self.keys.counters_prefix(partition, gen)
-        return _call("load", [cp + s for s in skus], [positions, fences])
+        return _call("load", [cp + s for s in skus], [positions, fences], partition)
 
     def hold(
         self,
@@ -377,16 +427,16 @@ class Scripts:
             *(k.counters_prefix(partition, gen) + s for s in skus),
         ]
         args = [gen, maxlen, mode, retention_ms, len(skus), " ".join(skus), rows, *local, *checks]
-        return _call("hold", keys, args)
+        return _call("hold", keys, args, partition)
 
     def rsv(self, partition: int, record_key: str, mode: str, epoch: str, args: Sequence[Arg] = ()) -> Call:
         """KEYS: record, deadline set, pending set, partition meta (lua/rsv.lua)."""
         k = self.keys
         keys = [record_key, k.due(partition), k.pending(partition), k.partition_meta(partition)]
-        return _call("rsv", keys, [mode, epoch, *args])
+        return _call("rsv", keys, [mode, epoch, *args], partition)
 
     def noop(self) -> Call:
-        return _call("noop", [], [])
+        return _call("noop", [], [], -1)
 
     # ------------------------------------------------------------------ replies
     @staticmethod

@@ -1,7 +1,8 @@
 """The contract suite runs every test against each ledger backend through `ledger_factory`:
-"memory" (the embedded ledger), "redis" (one partition) and "redis-p4" (four partitions, so SKUs and
-event ids land in different partitions and every cross-partition path is taken). The Redis backends
-use the session's real redis-server (tests/conftest.py), one key prefix per ledger."""
+"memory" (the embedded ledger), "redis" (one partition), "redis-p4" (four partitions, so SKUs and
+event ids land in different partitions and every cross-partition path is taken) and "redis-cluster"
+(six partitions on a real Redis Cluster of three masters, so those paths also cross nodes). The Redis
+backends use the session's real redis-server or cluster (tests/conftest.py), one key prefix per ledger."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import pytest
 from availability import AtpConfig, Snapshot, StockStore
 from availability.ledger import Ledger, MemoryLedger
 from tests.scenarios import FakeClock, full_state
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
-BACKENDS = ("memory", "redis", "redis-p4")
+BACKENDS = ("memory", "redis", "redis-p4", "redis-cluster")
+PARTITIONS = {"redis": 1, "redis-p4": 4, "redis-cluster": 6}
 _prefixes = itertools.count()
 
 
@@ -43,8 +46,10 @@ def ledger_factory(request: pytest.FixtureRequest, backend: str) -> Iterator[Led
     """Makes ledgers of this test's backend over a snapshot, with a hand-moved clock (a day's count
     window and a week's id retention unless given). Every ledger made is closed after the test."""
     made: list[Ledger] = []
-    server: RedisServer | None = None
-    if backend != "memory":
+    server: RedisServer | RedisCluster | None = None
+    if backend == "redis-cluster":
+        server = request.getfixturevalue("redis_cluster")
+    elif backend != "memory":
         server = request.getfixturevalue("redis_server")
 
     def make(
@@ -70,7 +75,7 @@ def ledger_factory(request: pytest.FixtureRequest, backend: str) -> Iterator[Led
             ledger = RedisLedger(
                 server.url,
                 prefix=f"contract{next(_prefixes)}",
-                partitions=4 if backend == "redis-p4" else 1,
+                partitions=PARTITIONS[backend],
                 snapshot=snapshot,
                 config=config or AtpConfig(),
                 clock_ms=clock or FakeClock(),
@@ -90,7 +95,9 @@ def ledger_factory(request: pytest.FixtureRequest, backend: str) -> Iterator[Led
     finally:
         for ledger in made:
             ledger.close()
-    if server is not None:
+    if isinstance(server, RedisCluster):
+        server.flushall()
+    elif server is not None:
         import redis
 
         client = redis.Redis(host="127.0.0.1", port=server.port)
