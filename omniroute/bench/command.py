@@ -4,7 +4,6 @@ work, run the standard set with a progress bar, print the table, write the JSON,
 from __future__ import annotations
 
 import shlex
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .report import compare_table, ratio_notes, results_table
 from .results import ResultsError, compare, read_results
-from .runner import BenchOptions, OptionsError, parse_only, run_bench
+from .runner import SUITES, BenchOptions, OptionsError, parse_only, run_bench
 
 DEFAULT_OUT_DIR = Path("bench-results")  # git-ignored in this repository
 
@@ -23,6 +22,19 @@ DEFAULT_OUT_DIR = Path("bench-results")  # git-ignored in this repository
 def default_out(now: datetime | None = None) -> Path:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     return DEFAULT_OUT_DIR / f"bench-{stamp}.json"
+
+
+def command_line(options: BenchOptions, out: Path, compare_path: Path | None) -> str:
+    """The command that repeats this run, for the results file."""
+    args = ["omniroute", "bench", "--size", options.size, "--seed", str(options.seed)]
+    if options.quick:
+        args.append("--quick")
+    if options.only != tuple(SUITES):
+        args += ["--only", ",".join(options.only)]
+    args += ["--out", str(out)]
+    if compare_path is not None:
+        args += ["--compare", str(compare_path)]
+    return shlex.join(args)
 
 
 def bench_command(
@@ -63,7 +75,7 @@ def bench_command(
         def report(stage: str, fraction: float) -> None:
             progress.update(task, description=stage, completed=fraction)
 
-        results = run_bench(options, command=shlex.join(["omniroute", *sys.argv[1:]]), report=report)
+        results = run_bench(options, command=command_line(options, out, compare_path), report=report)
     try:
         results.write(out)
     except OSError as err:

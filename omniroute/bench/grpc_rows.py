@@ -137,7 +137,8 @@ class Tally:
 
     calls: int = 0
     wall: float = 0.0
-    cpu: float = 0.0
+    cpu: float = 0.0  # the server's
+    client_cpu: float = 0.0  # this process's: near `wall`, the load generator is what limits calls/s
     latencies: list[float] = field(default_factory=list)
 
     @property
@@ -167,10 +168,11 @@ async def _phase(server: ServerProcess, clients: list[Stubs], call: Call, second
             lat.append(time.perf_counter() - t0)
             tally.calls += 1
 
-    c0, w0 = server.cpu_seconds(), time.perf_counter()
+    c0, w0, p0 = server.cpu_seconds(), time.perf_counter(), time.process_time()
     await asyncio.gather(*(client(i) for i in range(len(clients))))
     tally.wall += time.perf_counter() - w0
     tally.cpu += server.cpu_seconds() - c0
+    tally.client_cpu += time.process_time() - p0
 
 
 class OutOfRoom(Exception):
@@ -325,6 +327,8 @@ def grpc_rows(net: BenchNetwork, places: list[Place], budget: Budget, report: Re
                 detail={
                     "calls": t.calls,
                     "server_cpu_us_per_call": round(t.cpu_us, 1),
+                    "client_cpu_us_per_call": round(1e6 * t.client_cpu / t.calls, 1),
+                    "client_busy_share": round(t.client_cpu / t.wall, 2),
                     "cpu_ratio_to_ping": round(cpu_ratio, 3),
                     "rate_ratio_to_ping": round(rate_ratio, 3),
                     "clients": clients,
