@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from availability.errors import FailedPrecondition, InsufficientStock, InvalidArgument, NotFound
 from availability.ledger import Ledger
 from availability.locations import LocationTable
-from availability.model import EventResult, StockEvent, check_id, utc_now_ms
+from availability.model import EventResult, StockEvent, check_id, day_number, utc_now_ms
 from availability.reservations import OPEN, LineQuantity, Reservation, ReserveRequest
 from router import (
     DEFAULT_POLICY,
@@ -43,7 +43,9 @@ from router import (
     RoutingProblem,
     RoutingResult,
     build_problem,
+    date_backorders,
     get_policy,
+    network_costs,
     route,
     solve_batch,
 )
@@ -53,6 +55,8 @@ from router.model import DeliveryMethod
 from router.promise import DEFAULT_MAX_STORES, DEFAULT_STORE_RADIUS_KM, FulfillmentQuote, quote_fulfillment_options
 from router.reroute import HeldUnits, Rejection, plan_reroute
 from router.solve import DEFAULT_TIME_LIMIT_S
+
+from .capacity import CapacityBook, CapacityFull, Claim, OthersUse, reconcile_once, settle
 
 MAX_REROUTES = 3
 MAX_TIME_LIMIT_S = 60.0
@@ -127,11 +131,34 @@ class OrderRouter:
         *,
         max_reroutes: int = MAX_REROUTES,
         clock_ms: Callable[[], int] = utc_now_ms,
+        capacity: CapacityBook | None = None,
     ) -> None:
+        """`capacity`: the book of shipments held plans took per location and day (omniroute/capacity.py);
+        None: every call assumes each location's full daily capacity."""
         self.ledger = ledger
         self.cost_model = cost_model
         self.max_reroutes = max_reroutes
         self._clock_ms = clock_ms
+        self.capacity = capacity
+
+    def _problem(self, order: Order, own: Sequence[tuple[str, str, int]], rid: str) -> RoutingProblem:
+        """The order's problem: its reservation's holds and capacity claims count as its own."""
+        use = OthersUse(self.capacity, rid) if self.capacity is not None else None
+        return build_problem(self.ledger.store, order, cost_model=self.cost_model, own_holds=own, capacity_use=use)
+
+    def _dated(self, order: Order, result: RoutingResult) -> RoutingResult:
+        return date_backorders(self.ledger.store, order, result, cost_model=self.cost_model)
+
+    def _claims(self, result: RoutingResult) -> list[tuple[Claim, int]]:
+        """One claim per shipment of the plan, with its location's daily capacity."""
+        table = self.ledger.store.network
+        capacity = network_costs(table, self.cost_model).capacity
+        out = []
+        for s in result.shipments:
+            li = table.index.get(s.location)
+            assert li is not None  # the plan's locations come from this table
+            out.append((Claim(s.location, day_number(s.ship_date)), int(capacity[li])))
+        return out
 
     # ------------------------------------------------------------------ one order
     def route(
@@ -152,14 +179,15 @@ class OrderRouter:
                 cart = self.ledger.get_reservation(check_id("reservation_id", reservation_id))
                 _check_usable(cart, order)
                 own = _own_holds(cart, {ln.sku for ln in order.lines})
-            problem = build_problem(self.ledger.store, order, cost_model=self.cost_model, own_holds=own)
-            return RouteOutcome(route(problem, policy=policy, time_limit_s=time_limit_s, seed=seed), None)
+            problem = self._problem(order, own, reservation_id)
+            result = route(problem, policy=policy, time_limit_s=time_limit_s, seed=seed)
+            return RouteOutcome(self._dated(order, result), None)
         rid = check_id("reservation_id", reservation_id) if reservation_id else order.order_id
         existing = self._reservation(rid, must_exist=bool(reservation_id))
         if existing is not None:
             _check_usable(existing, order)
         result, held = self._route_and_hold(order, rid, existing, (), policy, time_limit_s, seed)
-        return RouteOutcome(result, held)
+        return RouteOutcome(self._dated(order, result), held)
 
     def _route_and_hold(
         self,
@@ -176,7 +204,7 @@ class OrderRouter:
         reroutes = 0
         while True:
             own = [*extra_own, *_own_holds(existing, skus)]
-            problem = build_problem(self.ledger.store, order, cost_model=self.cost_model, own_holds=own)
+            problem = self._problem(order, own, rid)
             result = route(_capped(problem, caps), policy=policy, time_limit_s=time_limit_s, seed=seed)
             if not result.shipments:
                 why = f"nothing to hold: {result.message}" if result.message else "nothing to hold"
@@ -185,9 +213,25 @@ class OrderRouter:
                 (ln.sku, ln.place, ln.at_location, ln.held) for ln in existing.lines if ln.sku in skus
             ]  # fmt: skip
             plan = plan_hold(result.shipped(), lines)
+            book = self.capacity
+            before: tuple[Claim, ...] = ()
+            if book is not None:
+                reconcile_once(book, self.ledger)
+                # capacity first: a plan is never held without its shipments counted; undone below if the
+                # stock hold fails. Another replica may have taken the last shipment since the read:
+                # route again, the book's fresh figures blocking that location
+                try:
+                    before = book.claim(rid, self._claims(result))
+                except CapacityFull:
+                    if reroutes >= self.max_reroutes:
+                        raise
+                    reroutes += 1
+                    continue
             try:
                 reservation = self._apply(rid, order.channel, plan)
             except InsufficientStock as err:
+                if book is not None:
+                    book.restore(rid, before)
                 if reroutes >= self.max_reroutes:
                     raise
                 reroutes += 1
@@ -198,6 +242,10 @@ class OrderRouter:
                     caps[(s.location, s.sku)] = min(caps.get((s.location, s.sku), cap), cap)
                 existing = self._reservation(rid, must_exist=existing is not None)
                 continue
+            except BaseException:
+                if book is not None:
+                    book.restore(rid, before)
+                raise
             return result, HoldOutcome(True, reservation, reroutes)
 
     def _apply(self, rid: str, channel: str, plan: HoldPlan) -> Reservation:
@@ -256,8 +304,10 @@ class OrderRouter:
         result, hold = self._route_and_hold(plan.order, new_rid, existing, own, policy, time_limit_s, seed)
         release = tuple(LineQuantity(h.sku, h.location, h.quantity) for h in plan.release)
         after = self.ledger.release(rid, release, f"reroute:{key}")
+        if self.capacity is not None:
+            settle(self.capacity, after)  # the rejecting stores no longer ship this order
         outcomes = self.ledger.apply_stock_events(plan.events).results if plan.events else []
-        return RerouteOutcome(release, plan.events, tuple(outcomes), after, result, hold)
+        return RerouteOutcome(release, plan.events, tuple(outcomes), after, self._dated(plan.order, result), hold)
 
     # ------------------------------------------------------------------ batch
     def route_batch(
@@ -277,9 +327,12 @@ class OrderRouter:
                 _check_references(table, o)
             except InvalidArgument as err:
                 raise InvalidArgument(f"orders[{i}].{err.field}", err.value, err.reason) from None
-        return solve_batch(
+        out = solve_batch(
             self.ledger.store, orders, cost_model=self.cost_model, time_limit_s=time_limit_s, seed=seed, policy=policy
         )
+        if not any(u.backordered for r in out.results for u in r.unfulfilled):
+            return out
+        return replace(out, results=tuple(self._dated(o, r) for o, r in zip(orders, out.results, strict=True)))
 
     # ------------------------------------------------------------------ quote
     def quote(
@@ -303,6 +356,7 @@ class OrderRouter:
             methods=methods,
             max_stores=max_stores,
             store_radius_km=store_radius_km,
+            capacity_use=self.capacity,
         )
 
 

@@ -16,11 +16,13 @@ from .batch import BatchTotals as BatchTotals
 from .batch import SequentialRouting as SequentialRouting
 from .batch import solve_batch as solve_batch
 from .candidates import Bounds as Bounds
+from .candidates import CapacityUse as CapacityUse
 from .candidates import RoutingProblem as RoutingProblem
 from .candidates import Selection as Selection
 from .candidates import build_problem as build_problem
 from .candidates import compute_bounds as compute_bounds
 from .candidates import select_candidates as select_candidates
+from .candidates import with_capacity_used as with_capacity_used
 from .model import Alternative as Alternative
 from .model import Block as Block
 from .model import CandidateStats as CandidateStats

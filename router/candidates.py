@@ -24,10 +24,10 @@ survives, UB's plan is optimal as it stands (`Selection.proven`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,15 @@ INF = np.iinfo(np.int64).max // 4
 
 
 A = TypeVar("A", bound=npt.NDArray[Any])
+
+
+class CapacityUse(Protocol):
+    """Shipments already promised per ship day and location, beyond what a call's `capacity_left`
+    knows: the plans other calls held (the service's capacity book, omniroute/capacity.py)."""
+
+    def used(self, days: Sequence[int]) -> Mapping[int, Mapping[str, int]]:
+        """For each of these day numbers, the shipments taken per location id (absent: none)."""
+        ...
 
 
 def _frozen(a: A) -> A:
@@ -160,6 +169,7 @@ def build_problem(
     capacity_left: Mapping[str, int] | I64 | None = None,
     now: datetime | None = None,
     own_holds: Sequence[tuple[str, str, int]] = (),
+    capacity_use: CapacityUse | None = None,
 ) -> RoutingProblem:
     """The candidate pool of an order, read from one consistent state of the store.
 
@@ -167,13 +177,37 @@ def build_problem(
     location index); default each location's daily capacity. `now`: the order's time when the order has
     no `placed_at` (default: the current time). `own_holds`: units the order itself already holds, as
     (sku, place, quantity) with place a location id, else a group id or "@network": its own reservation
-    is not competition for it, so they count as available to it (router/holds.py)."""
+    is not competition for it, so they count as available to it (router/holds.py). `capacity_use`:
+    shipments other plans already took on each location's ship day (`with_capacity_used`)."""
     model = cost_model or DEFAULT_COST_MODEL
     placed_at = order.placed_at or now or order.placed_at_or_now()
     if placed_at.tzinfo is None:
         raise InvalidArgument("now", placed_at, "must be a timezone-aware datetime")
     sequence = store.sequence
-    return store.read(lambda view: _build(view, model, order, capacity_left, placed_at, sequence, own_holds))
+    problem = store.read(lambda view: _build(view, model, order, capacity_left, placed_at, sequence, own_holds))
+    if capacity_use is not None and problem.pool:
+        problem = with_capacity_used(problem, capacity_use.used(np.unique(problem.ship_day).tolist()))
+    return problem
+
+
+def with_capacity_used(problem: RoutingProblem, used: Mapping[int, Mapping[str, int]]) -> RoutingProblem:
+    """The problem with each row's capacity lowered by the shipments already taken at its location on
+    its ship day (`used[day][location id]`); a row left without capacity is blocked (CAPACITY), unless
+    something else already blocks it."""
+    if not any(used.values()):
+        return problem
+    capacity = problem.capacity.copy()
+    index = {lid: r for r, lid in enumerate(problem.location_ids)}
+    for r_day, by_loc in used.items():
+        for lid, n in by_loc.items():
+            r = index.get(lid)
+            if r is not None and int(problem.ship_day[r]) == r_day:
+                capacity[r] = max(0, int(capacity[r]) - int(n))
+    if (capacity == problem.capacity).all():
+        return problem
+    block = problem.block.copy()
+    block[(capacity < 1) & (block == Block.USABLE)] = Block.CAPACITY
+    return replace(problem, capacity=_frozen(capacity), block=_frozen(block))
 
 
 def _build(

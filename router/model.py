@@ -213,7 +213,7 @@ class UnfulfilledReason(StrEnum):
     NO_STOCK = "no_stock"  # the eligible locations together hold too little
     EXCLUDED = "excluded"  # enough only counting excluded locations
     DELIVER_BY = "deliver_by"  # enough only counting locations that deliver too late (or out of range)
-    CAPACITY = "capacity"  # enough only counting locations without capacity left today
+    CAPACITY = "capacity"  # enough only counting locations without capacity left on their ship day
     MAX_SHIPMENTS = "max_shipments"  # the stock is there, but not within the allowed number of shipments
 
 

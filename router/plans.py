@@ -237,7 +237,7 @@ def _why_not(problem: RoutingProblem, r: int, fulfil: I64) -> str:
     if block is Block.OUT_OF_RANGE:
         return f"{loc} cannot deliver today ({problem.distance_km[r]:.0f} km away)"
     if block is Block.CAPACITY:
-        return f"{loc} has no capacity left today"
+        return f"{loc} has no capacity left on its ship day {date_of(int(problem.ship_day[r])).isoformat()}"
     for j in range(problem.lines):
         need = int(fulfil[j])
         have = int(problem.atp[r, j])

@@ -38,7 +38,7 @@ from availability.errors import InvalidArgument
 from availability.locations import Scope
 from availability.store import StockStore
 
-from .candidates import RoutingProblem, build_problem
+from .candidates import CapacityUse, RoutingProblem, build_problem
 from .model import (
     MAX_LINES,
     Block,
@@ -71,7 +71,7 @@ _REASON_TEXT = {
     UnfulfilledReason.NO_STOCK: "not enough stock at locations offering this method",
     UnfulfilledReason.EXCLUDED: "only at excluded locations",
     UnfulfilledReason.DELIVER_BY: "no location in range or in time",
-    UnfulfilledReason.CAPACITY: "no capacity left today",
+    UnfulfilledReason.CAPACITY: "no capacity left on the ship day",
     UnfulfilledReason.MAX_SHIPMENTS: "not within the shipment limit",
 }
 
@@ -136,9 +136,11 @@ def quote_fulfillment_options(
     methods: Sequence[DeliveryMethod] = (*SHIP_METHODS, *STORE_METHODS),
     max_stores: int = DEFAULT_MAX_STORES,
     store_radius_km: float = DEFAULT_STORE_RADIUS_KM,
+    capacity_use: CapacityUse | None = None,
 ) -> FulfillmentQuote:
     """Every way to receive the cart (see the module docstring). `now`: the time of the quote (default:
-    the current time); unknown SKUs are answered, flagged, never an error."""
+    the current time); unknown SKUs are answered, flagged, never an error. `capacity_use`: shipments
+    already promised per day and location (a full location is not quoted), as for `build_problem`."""
     model = cost_model or DEFAULT_COST_MODEL
     at = now or datetime.now(UTC)
     if at.tzinfo is None:
@@ -168,7 +170,7 @@ def quote_fulfillment_options(
         if not m.ships:
             continue
         order = _cart_order(cart, channel, destination, m, at)
-        problem = build_problem(store, order, cost_model=model, now=at)
+        problem = build_problem(store, order, cost_model=model, now=at, capacity_use=capacity_use)
         if not ship:
             sequence = problem.sequence
             unknown = tuple(s for s, k in zip(problem.line_skus, problem.line_sku.tolist(), strict=True) if k < 0)
@@ -180,7 +182,11 @@ def quote_fulfillment_options(
     stores: list[StoreOption] = []
     for m in wanted:
         if not m.ships:
-            stores.extend(_store_options(store, model, cart, channel, destination, m, at, max_stores, store_radius_km))
+            stores.extend(
+                _store_options(
+                    store, model, cart, channel, destination, m, at, max_stores, store_radius_km, capacity_use
+                )
+            )
     return FulfillmentQuote(tuple(ship), tuple(stores), unknown, sequence)
 
 
@@ -261,6 +267,7 @@ def _store_options(
     at: datetime,
     max_stores: int,
     radius_km: float,
+    capacity_use: CapacityUse | None,
 ) -> list[StoreOption]:
     lat, lon = destination.latitude, destination.longitude
     assert lat is not None and lon is not None  # checked by the caller
@@ -290,7 +297,7 @@ def _store_options(
     for r in chosen:
         loc_id = table.index.ids[int(locs[r])]
         order = _cart_order(cart, channel, Destination.at_store(loc_id), method, at)
-        problem = build_problem(store, order, cost_model=model, now=at)
+        problem = build_problem(store, order, cost_model=model, now=at, capacity_use=capacity_use)
         result = solve(problem, time_limit_s=QUOTE_TIME_LIMIT_S)
         shipped = np.zeros(problem.lines, dtype=np.int64)
         for s in result.shipments:

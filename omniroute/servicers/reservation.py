@@ -23,6 +23,7 @@ from availability.reservations import (
     ReservationStatus,
     ReserveRequest,
 )
+from omniroute.capacity import book_for, settle
 from omniroute.runtime import THREAD_MIN_LINES, Runtime
 from omniroute.status import rpc
 from omniroute.v1 import reservation_pb2 as pb
@@ -118,9 +119,17 @@ class ReservationServicer(pb_grpc.ReservationServiceServicer):
     async def Release(self, request: pb.ReleaseRequest, context: Context) -> pb.Reservation:
         lines = _quantities(request.lines)
         ledger = self.rt.ledger
+
+        def release(rid: str, lines: tuple[LineQuantity, ...], operation_id: str) -> Reservation:
+            out = ledger.release(rid, lines, operation_id)
+            if any(ln.at_location for ln in out.lines):
+                # a routed plan's shipments give their day's capacity back (omniroute/capacity.py)
+                settle(book_for(ledger), out)
+            return out
+
         return reservation_to_pb(
             await self.rt.write(
-                len(lines), THREAD_MIN_LINES, ledger.release, request.reservation_id, lines, request.operation_id
+                len(lines), THREAD_MIN_LINES, release, request.reservation_id, lines, request.operation_id
             )
         )
 

@@ -19,6 +19,7 @@ from google.protobuf import timestamp_pb2
 
 from availability.errors import InvalidArgument
 from availability.model import EventType, StockEvent
+from omniroute.capacity import book_for
 from omniroute.routing import MAX_BATCH_TIME_LIMIT_S, HoldOutcome, OrderRouter, RouteOutcome, check_time_limit
 from omniroute.runtime import Runtime
 from omniroute.status import rpc
@@ -319,7 +320,8 @@ class RoutingServicer(pb_grpc.RoutingServiceServicer):
         self.cost_model = cost_model
 
     def _router(self) -> OrderRouter:
-        return OrderRouter(self.rt.ledger, self.cost_model)
+        ledger = self.rt.ledger
+        return OrderRouter(ledger, self.cost_model, capacity=book_for(ledger))
 
     @staticmethod
     def _time_limit(requested: float, context: Context, *, batch: bool = False) -> float:

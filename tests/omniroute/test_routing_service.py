@@ -579,3 +579,61 @@ def test_the_cost_model_comes_from_routing_config_else_the_data_directory(tmp_pa
             assert r.shipments[0].cost.parcel == 1000  # the file's flat rate, not the default 600
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------------------------------------- capacity
+def dc_capacity_one() -> Any:
+    """The tiny network with the DC able to ship one order a day."""
+    from dataclasses import replace
+
+    from availability import StockStore
+    from availability.ledger import MemoryLedger
+    from tests.omniroute.fixtures import tiny_network
+
+    snap = tiny_network()
+    snap.locations = [replace(loc, daily_capacity=1) if loc.id == "DC-EAST" else loc for loc in snap.locations]
+    return MemoryLedger(StockStore.from_snapshot(snap))
+
+
+def test_held_plans_use_up_daily_capacity_across_calls_and_a_release_gives_it_back() -> None:
+    srv = ServerThread(load=dc_capacity_one()).start()
+    try:
+        with Client(srv.target) as c:
+            no_fence(c)
+            first = c.route_order(order(("SKU-1", 1), order_id="o-1"), hold=True)
+            assert first.result.shipped() == {("DC-EAST", "SKU-1"): 1}
+            ship_day = first.result.shipments[0].ship_date
+            # the DC's one shipment of that day is taken: the next order goes elsewhere, and says why
+            second = c.route_order(order(("SKU-1", 1), order_id="o-2"), hold=True)
+            assert second.result.shipped() == {("S-BOS", "SKU-1"): 1}
+            assert f"DC-EAST has no capacity left on its ship day {ship_day}" in second.result.explanation
+            quote = c.quote_fulfillment_options([("SKU-1", 1)], BOSTON, channel="web", at=PLACED, methods=("standard",))
+            assert quote.ship[0].locations == ("S-BOS",)
+            # the same order again is its own competition: still the DC
+            again = c.route_order(order(("SKU-1", 1), order_id="o-1"), hold=True)
+            assert again.result.shipped() == {("DC-EAST", "SKU-1"): 1}
+            # a day later the DC has a new day's capacity
+            later = c.route_order(order(("SKU-1", 1), order_id="o-3", placed_at=PLACED.replace(day=6)))
+            assert later.result.shipped() == {("DC-EAST", "SKU-1"): 1}
+            assert later.result.shipments[0].ship_date > ship_day
+            c.release("o-1")
+            third = c.route_order(order(("SKU-1", 1), order_id="o-4"), hold=True)
+            assert third.result.shipped() == {("DC-EAST", "SKU-1"): 1}
+    finally:
+        srv.stop()
+
+
+def test_a_plan_held_elsewhere_frees_the_capacity_of_the_plan_it_replaces() -> None:
+    srv = ServerThread(load=dc_capacity_one()).start()
+    try:
+        with Client(srv.target) as c:
+            no_fence(c)
+            assert c.route_order(order(("SKU-1", 1)), hold=True).result.shipped() == {("DC-EAST", "SKU-1"): 1}
+            # the store rejects nothing here; the order is re-planned away from the DC by excluding it
+            moved = c.reroute(order(("SKU-1", 1)), [Rejection("DC-EAST", "SKU-1", "mismatch")], operation_id="r-1")
+            assert moved.result.shipped() == {("S-BOS", "SKU-1"): 1}
+            # the DC no longer ships o-1: its day's shipment is free for the next order
+            nxt = c.route_order(order(("SKU-1", 1), order_id="o-2"), hold=True)
+            assert nxt.result.shipped() == {("DC-EAST", "SKU-1"): 1}
+    finally:
+        srv.stop()

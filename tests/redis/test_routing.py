@@ -114,3 +114,37 @@ def test_a_rival_hold_forces_a_reroute_on_redis(redis_config: ServerConfig) -> N
             assert c.reconcile().consistent
     finally:
         srv.stop()
+
+
+def test_capacity_held_on_one_replica_counts_on_another_and_a_release_gives_it_back(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    """Two servers on one Redis (as `serve --workers 2`): the DC ships one order a day. A plan held
+    through one replica takes it for the other; a release through the other gives it back to both."""
+    from dataclasses import replace
+
+    snap = tiny_network()
+    snap.locations = [replace(loc, daily_capacity=1) if loc.id == "DC-EAST" else loc for loc in snap.locations]
+    RedisLedger(redis_server.url, prefix=prefix, snapshot=snap).close()
+    config = with_config(redis_url=redis_server.url, redis_prefix=prefix)
+    assert isinstance(config, ServerConfig)
+    one = ServerThread(config, redis_loader(config)).start()
+    two = ServerThread(config, redis_loader(config)).start()
+    try:
+        with Client(one.target, timeout=10) as a, Client(two.target, timeout=10) as b:
+            a.set_allocations([Allocation("SKU-1", "marketplace", 0)])
+            eventually(lambda: not b.get_positions(["SKU-1"]).allocations, what="the fence to go")
+            first = a.route_order(Order("o-1", "web", [("SKU-1", 1)], BOSTON, placed_at=PLACED), hold=True)
+            assert first.result.shipped() == {("DC-EAST", "SKU-1"): 1}
+            second = b.route_order(Order("o-2", "web", [("SKU-1", 1)], BOSTON, placed_at=PLACED), hold=True)
+            assert second.result.shipped() == {("S-BOS", "SKU-1"): 1}
+            b.release("o-1")
+            third = a.route_order(Order("o-3", "web", [("SKU-1", 1)], BOSTON, placed_at=PLACED), hold=True)
+            assert third.result.shipped() == {("DC-EAST", "SKU-1"): 1}
+            assert a.reconcile().consistent
+    finally:
+        one.stop()
+        two.stop()
+        client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+        client.flushall()
+        client.close()
