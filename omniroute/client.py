@@ -651,6 +651,11 @@ class UnfulfilledLine:
     missing: int
     reason: str  # unknown_sku, no_stock, excluded, deliver_by, capacity, max_shipments
     backordered: bool
+    # back orders: when inbound supply covers the missing units, where, and the delivery that follows
+    expected_date: date | None = None
+    expected_location: str = ""
+    expected_delivery_date: date | None = None
+    backorder_note: str = ""  # the dating in words, or why there is no date
 
 
 @dataclass(frozen=True, slots=True)
@@ -846,7 +851,18 @@ def _cost(c: gpb.CostBreakdown) -> CostBreakdown:
 
 def _unfulfilled(u: gpb.UnfulfilledLine) -> UnfulfilledLine:
     reason = _UNFULFILLED_OF_PB[u.reason] if 0 <= u.reason < len(_UNFULFILLED_OF_PB) else "unspecified"
-    return UnfulfilledLine(u.line, u.sku, u.requested, u.missing, reason, u.backordered)
+    return UnfulfilledLine(
+        u.line,
+        u.sku,
+        u.requested,
+        u.missing,
+        reason,
+        u.backordered,
+        _date(u.expected_date) if u.HasField("expected_date") else None,
+        u.expected_location,
+        _date(u.expected_delivery_date) if u.HasField("expected_delivery_date") else None,
+        u.backorder_note,
+    )
 
 
 def _routing_result(m: gpb.RoutingResult) -> RoutingResult:

@@ -160,14 +160,21 @@ def _rejections(items: Iterable[pb.Rejection]) -> tuple[Rejection, ...]:
 
 # ---------------------------------------------------------------------------------------------- answers
 def _unfulfilled_pb(u: UnfulfilledLine) -> pb.UnfulfilledLine:
-    return pb.UnfulfilledLine(
+    out = pb.UnfulfilledLine(
         line=u.line,
         sku=u.sku,
         requested=u.requested,
         missing=u.missing,
         reason=_REASON_TO_PB[u.reason],
         backordered=u.backordered,
+        expected_location=u.expected_location,
+        backorder_note=u.backorder_note,
     )
+    if u.expected_date is not None:
+        out.expected_date.CopyFrom(date_to_pb(u.expected_date))
+    if u.expected_delivery_date is not None:
+        out.expected_delivery_date.CopyFrom(date_to_pb(u.expected_delivery_date))
+    return out
 
 
 def result_to_pb(r: RoutingResult, sequence: int = 0) -> pb.RoutingResult:

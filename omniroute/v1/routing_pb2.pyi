@@ -174,20 +174,28 @@ class Shipment(_message.Message):
     def __init__(self, location: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[ShipmentLine, _Mapping]]] = ..., ship_date: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., delivery_date: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., distance_km: _Optional[float] = ..., cost: _Optional[_Union[CostBreakdown, _Mapping]] = ...) -> None: ...
 
 class UnfulfilledLine(_message.Message):
-    __slots__ = ("line", "sku", "requested", "missing", "reason", "backordered")
+    __slots__ = ("line", "sku", "requested", "missing", "reason", "backordered", "expected_date", "expected_location", "expected_delivery_date", "backorder_note")
     LINE_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_FIELD_NUMBER: _ClassVar[int]
     MISSING_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     BACKORDERED_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_DATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_LOCATION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_DELIVERY_DATE_FIELD_NUMBER: _ClassVar[int]
+    BACKORDER_NOTE_FIELD_NUMBER: _ClassVar[int]
     line: int
     sku: str
     requested: int
     missing: int
     reason: UnfulfilledReason
     backordered: bool
-    def __init__(self, line: _Optional[int] = ..., sku: _Optional[str] = ..., requested: _Optional[int] = ..., missing: _Optional[int] = ..., reason: _Optional[_Union[UnfulfilledReason, str]] = ..., backordered: _Optional[bool] = ...) -> None: ...
+    expected_date: _common_pb2.Date
+    expected_location: str
+    expected_delivery_date: _common_pb2.Date
+    backorder_note: str
+    def __init__(self, line: _Optional[int] = ..., sku: _Optional[str] = ..., requested: _Optional[int] = ..., missing: _Optional[int] = ..., reason: _Optional[_Union[UnfulfilledReason, str]] = ..., backordered: _Optional[bool] = ..., expected_date: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., expected_location: _Optional[str] = ..., expected_delivery_date: _Optional[_Union[_common_pb2.Date, _Mapping]] = ..., backorder_note: _Optional[str] = ...) -> None: ...
 
 class Alternative(_message.Message):
     __slots__ = ("locations", "extra_cost", "reason")

@@ -12,13 +12,16 @@ to see every unit take the fence away first."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import grpc
 import pytest
 from click.testing import CliRunner
 
+from availability import StockStore
+from availability.ledger import MemoryLedger
 from availability.locations import Scope
 from availability.reservations import HoldLine as EngineHoldLine
 from availability.reservations import ReserveRequest
@@ -40,7 +43,7 @@ from omniroute.v1 import common_pb2 as cpb
 from omniroute.v1 import routing_pb2 as pb
 from omniroute.v1 import routing_pb2_grpc as pb_grpc
 
-from .fixtures import ServerThread, tiny_ledger, with_config
+from .fixtures import ServerThread, inbound_date, tiny_ledger, tiny_network, with_config
 
 BOSTON = (42.3601, -71.0589)
 PLACED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -582,14 +585,8 @@ def test_the_cost_model_comes_from_routing_config_else_the_data_directory(tmp_pa
 
 
 # ---------------------------------------------------------------------------------------------- capacity
-def dc_capacity_one() -> Any:
+def dc_capacity_one() -> MemoryLedger:
     """The tiny network with the DC able to ship one order a day."""
-    from dataclasses import replace
-
-    from availability import StockStore
-    from availability.ledger import MemoryLedger
-    from tests.omniroute.fixtures import tiny_network
-
     snap = tiny_network()
     snap.locations = [replace(loc, daily_capacity=1) if loc.id == "DC-EAST" else loc for loc in snap.locations]
     return MemoryLedger(StockStore.from_snapshot(snap))
@@ -637,3 +634,27 @@ def test_a_plan_held_elsewhere_frees_the_capacity_of_the_plan_it_replaces() -> N
             assert nxt.result.shipped() == {("DC-EAST", "SKU-1"): 1}
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------------------------------------- back orders
+def test_back_orders_carry_the_inbound_date_through_the_wire_and_the_command_line(
+    client: Client, server: ServerThread
+) -> None:
+    # SKU-4: no stock, 100 units in transit to the DC; SKU-2: one unit at the Boston store, no inbound
+    o = order(("SKU-4", 5), ("SKU-2", 3), placed_at=datetime.now(UTC), allow_backorder=True)
+    r = client.route_order(o).result
+    sku4 = next(u for u in r.unfulfilled if u.sku == "SKU-4")
+    assert sku4.backordered and sku4.missing == 5
+    assert (sku4.expected_date, sku4.expected_location) == (inbound_date(), "DC-EAST")
+    assert sku4.expected_delivery_date == inbound_date() + timedelta(days=1)  # 24 h ready, 1 day of transit
+    assert "DC-EAST on" in sku4.backorder_note
+    sku2 = next(u for u in r.unfulfilled if u.sku == "SKU-2")
+    assert sku2.backordered and sku2.expected_date is None
+    assert sku2.backorder_note == "no inbound supply of SKU-2: no date"
+    no_back = client.route_order(order(("SKU-4", 5), placed_at=datetime.now(UTC), allow_partial=True)).result
+    assert no_back.unfulfilled[0].expected_date is None and not no_back.unfulfilled[0].backordered
+    out = CliRunner().invoke(
+        main, ["route", "--target", server.target, "--line", "SKU-4:5", "--to", "42.36,-71.06", "--allow-backorder"]
+    )
+    assert out.exit_code == 0, out.output
+    assert "back order" in out.output and "DC-EAST" in out.output
