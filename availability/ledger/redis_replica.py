@@ -864,7 +864,10 @@ class Replica:
                         client.xread({stream: f"{after}-0", wake: "0-0"}, count=XREAD_COUNT, block=self._block_ms),
                     )
                 except (redis.ConnectionError, redis.TimeoutError, OSError, RedisClusterException, *REDIRECTS) as err:
-                    if self._healthy[p]:
+                    if isinstance(err, REDIRECTS):
+                        log.info("replica: partition %d is moving to another cluster node (%s %s): following it",
+                                 p, type(err).__name__, err)  # fmt: skip
+                    elif self._healthy[p]:
                         log.warning("replica: lost %s (partition %d): %s", redacted(self.url), p, err)
                     self._healthy[p] = False
                     if isinstance(self._client, RedisCluster):

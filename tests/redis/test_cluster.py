@@ -35,7 +35,9 @@ from availability import (
 )
 from availability.ledger import SafetyStockEntry
 from availability.ledger.redis import RedisLedger
+from availability.ledger.redis_connect import connect, slot_of
 from availability.ledger.redis_keys import partition_of
+from availability.ledger.scripts import ReadReply, Scripts
 from availability.reservations import HoldLine, ReserveRequest
 from omniroute.cli import main
 from omniroute.client import Client
@@ -220,6 +222,39 @@ def test_reconcile_finds_and_repairs_drift_on_every_node(on_cluster: Replicas, r
     }
     assert led.reconcile().inconsistencies == []
     assert network_atp(led, drifted[0]) == 3
+
+
+def test_a_partition_moved_to_another_node_is_followed_by_writers_and_readers(
+    on_cluster: Replicas, redis_cluster: RedisCluster
+) -> None:
+    skus = [f"S{k}" for k in range(12)]
+    led = on_cluster(grid_snapshot({(s, "L0000"): 5 for s in skus}), sweep_interval_s=0)
+    other = on_cluster(sweep_interval_s=0)
+    sku = skus[0]
+    p = partition_of(sku, P)
+    slot = slot_of(led.keys.tag(p))
+    home = redis_cluster.owner(slot)
+    away = next(port for port in redis_cluster.ports if port != home)
+    lone = Scripts(connect(redis_cluster.url), led.keys)  # no readers to refresh its map for it
+    redis_cluster.move_slot(slot, away)  # a resharding: every client's map still says `home`
+    try:
+        assert owners(redis_cluster, led.keys.prefix)[p] == away
+        # a script call refused with MOVED: the map is read again and the call sent to `away`
+        got = lone.read_reply(lone.run([lone.read(p, led._replica.state.gen, [sku])])[0])
+        assert isinstance(got, ReadReply) and b"5" in got.text
+        assert {int(name.rsplit(":", 1)[1]) for name in lone._links} == {home, away}
+        lone.close()
+        lone.client.close()
+        # the writer's call is refused with MOVED: it reads the map again and sends the call to `away`
+        res = led.apply_stock_events([StockEvent("moved-1", EventType.RECEIPT, "L0000", sku, 3, T0)])
+        assert [r.outcome for r in res.results] == [EventOutcome.APPLIED]
+        # the other replica's reader, blocked on `home`, is redirected too and tails the stream on `away`
+        eventually(lambda: other.reached(res.results[0].sequence), what="the other replica's reader")
+        other.reserve(ReserveRequest("after-move", "web", (HoldLine(sku, 8, location="L0000"),), 60_000))
+        eventually(lambda: held_in_arrays(led, sku) == 8, what="the hold on the first replica")
+        assert led.reconcile().inconsistencies == []
+    finally:
+        redis_cluster.move_slot(slot, home)
 
 
 def test_urls_a_plain_url_to_a_cluster_node_another_database_and_no_cluster(redis_cluster: RedisCluster) -> None:

@@ -94,6 +94,44 @@ class RedisCluster:
                 client.close()
         return out
 
+    def _client(self, port: int) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+
+    def owner(self, slot: int) -> int:
+        """The port of the master that owns `slot`."""
+        client = self._client(self.nodes[0].port)
+        try:
+            for start, end, (_host, port, *_rest), *_replicas in client.cluster("SLOTS"):
+                if int(start) <= slot <= int(end):
+                    return int(port)
+        finally:
+            client.close()
+        raise RuntimeError(f"no master owns slot {slot}")
+
+    def move_slot(self, slot: int, to_port: int) -> None:
+        """Move one slot and its keys to another master, as a resharding does (redis-cli --cluster
+        reshard): importing and migrating states, MIGRATE of the keys, then the new owner announced to
+        every node. Clients that still send the slot's keys to the old owner get MOVED from then on."""
+        from_port = self.owner(slot)
+        if from_port == to_port:
+            return
+        src, dst = self._client(from_port), self._client(to_port)
+        try:
+            src_id, dst_id = src.cluster("MYID").decode(), dst.cluster("MYID").decode()
+            dst.cluster("SETSLOT", slot, "IMPORTING", src_id)
+            src.cluster("SETSLOT", slot, "MIGRATING", dst_id)
+            while keys := src.cluster("GETKEYSINSLOT", slot, 100):
+                src.migrate("127.0.0.1", to_port, keys, 0, 5000)
+            for node in self.nodes:
+                client = self._client(node.port)
+                try:
+                    client.cluster("SETSLOT", slot, "NODE", dst_id)
+                finally:
+                    client.close()
+        finally:
+            src.close()
+            dst.close()
+
     def cleanup(self) -> None:
         for node in self.nodes:
             node.cleanup()
