@@ -9,6 +9,8 @@ minute to build). With benchmarks disabled (the default addopts), every benchmar
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,6 +18,7 @@ from availability import StockStore
 from availability import _kernels as K
 from availability.model import Snapshot
 from benchmarks import synth
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +49,15 @@ def big_store(big_snapshot: Snapshot) -> StockStore:
 def dense_store() -> StockStore:
     """16 SKUs each stocked at all 2,000 locations: the worst case for one SKU's network ATP."""
     return StockStore.from_snapshot(synth.dense_snapshot(2_000, 16))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A throw-away redis-server on a free port of 127.0.0.1 (never the one on 6379), no persistence."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()

@@ -12,8 +12,6 @@ benchmarks/bench_holds.py. Figures are for reference only, never asserted.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -36,17 +34,6 @@ def demo() -> Snapshot:
 @pytest.fixture(scope="module")
 def places(demo: Snapshot) -> list[Place]:
     return pick_places(demo)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
 
 
 def test_reserve_release_one_line_memory(benchmark: BenchmarkFixture, demo: Snapshot, places: list[Place]) -> None:

@@ -175,6 +175,23 @@ async def _phase(server: ServerProcess, clients: list[Stubs], call: Call, second
     tally.client_cpu += time.process_time() - p0
 
 
+async def burst(clients: list[Stubs], call: Call, calls: int) -> list[float]:
+    """`calls` calls shared by the clients, one in flight each; the latency of each (pytest-benchmark's
+    rounds: a fixed amount of work rather than a fixed time)."""
+    lat: list[float] = []
+    share = [calls // len(clients) + (i < calls % len(clients)) for i in range(len(clients))]
+
+    async def client(i: int) -> None:
+        stubs = clients[i]
+        for _ in range(share[i]):
+            t0 = time.perf_counter()
+            await call(stubs, i)
+            lat.append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(client(i) for i in range(len(clients))))
+    return lat
+
+
 class OutOfRoom(Exception):
     """No place has room for one more hold in this turn: the client stops early."""
 
