@@ -1,5 +1,5 @@
 # The two commands (see README): `make run` serves, `make test` installs what tests need and runs them.
-.PHONY: run test bench
+.PHONY: run test bench bench-micro
 
 run:
 	./scripts/serve.sh $(ARGS)
@@ -7,5 +7,10 @@ run:
 test:
 	./scripts/test.sh $(ARGS)
 
+# the standard set (README "Measured figures"); ARGS="--size medium", "--compare bench-results/bench-....json"
 bench:
+	./scripts/bootstrap.sh test && .venv/bin/omniroute bench $(ARGS)
+
+# the pytest-benchmark suites (benchmarks/test_bench_*.py), a few minutes
+bench-micro:
 	./scripts/bootstrap.sh test && .venv/bin/python -m pytest benchmarks --benchmark-enable -p no:randomly $(ARGS)
