@@ -5,6 +5,7 @@ directory with `serve --data`, so the in-process and the gRPC figures are about 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,9 +62,12 @@ def bench_network(size: str, seed: int, cache: Path = DEFAULT_CACHE, report: Rep
     say(f"generating the {size} network", 0.0)
     snap = generate_network(size, seed=seed, base_date=DEFAULT_BASE_DATE, progress=say)
     shutil.rmtree(directory, ignore_errors=True)
-    tmp = directory.with_name(directory.name + ".tmp")
+    tmp = directory.with_name(f"{directory.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     write_snapshot(snap, tmp, format="parquet")
     (tmp / _MARKER).write_text(json.dumps(wanted, indent=2) + "\n")
-    tmp.replace(directory)  # a half-written copy is never taken for a cached one
+    try:
+        tmp.replace(directory)  # a half-written copy is never taken for a cached one
+    except OSError:  # another run wrote the same network meanwhile: same parameters, same files
+        shutil.rmtree(tmp, ignore_errors=True)
     return BenchNetwork(size, seed, directory, snap, reused=False)
