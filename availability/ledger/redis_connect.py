@@ -101,7 +101,10 @@ def refuse_cluster_node(client: Client, url: str) -> None:
     slots (MOVED): refuse it at once, saying which URL to use."""
     if isinstance(client, RedisCluster):
         return
-    info = client.info("cluster")
+    try:
+        info = client.info("cluster")
+    except redis.ResponseError:  # INFO not allowed to this user (some managed services): no check
+        return
     if isinstance(info, dict) and int(info.get("cluster_enabled", 0)) == 1:
         parts = urlsplit(url)
         hint = urlunsplit((parts.scheme + "+cluster", parts.netloc, parts.path, parts.query, parts.fragment))
