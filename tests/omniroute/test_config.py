@@ -70,3 +70,12 @@ def test_errors_name_the_flag_or_variable(flags: dict[str, str], env: dict[str, 
 def test_unknown_setting() -> None:
     with pytest.raises(ConfigError):
         ServerConfig.load({"colour": "blue"}, {})
+
+
+def test_redis_url_may_name_one_server_or_a_cluster() -> None:
+    for url in ("redis://h:6379/0", "rediss://h:6380/1", "unix:///run/redis.sock", "redis+cluster://h:7000",
+                "rediss+cluster://h:7000"):  # fmt: skip
+        assert ServerConfig.load({"redis_url": url}, {}).redis_url == url
+    with pytest.raises(ConfigError, match=r"redis\+cluster://") as err:
+        ServerConfig.load({}, {"OMNIROUTE_REDIS_URL": "cluster://h:7000"})
+    assert err.value.source == "OMNIROUTE_REDIS_URL"
