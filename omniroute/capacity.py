@@ -19,9 +19,9 @@ Where the book lives follows the ledger, so it is right wherever the holds are:
 Why a book beside the ledger rather than inside its hold scripts: a hold is per SKU partition (a plan's
 lines may span partitions), while capacity is per location and day across SKUs; the book's claim comes
 first and is undone if the stock hold fails, so a plan is never held without its capacity. A crash
-between the two leaves a claim without a hold: `reconcile` (run when the book is opened) drops claims
-of reservations that do not hold at that location, once they are older than a grace period (a claim
-whose hold is still in flight on another replica is left alone).
+between the two leaves a claim without a hold: `reconcile` (run once per process in the background,
+after its first claim) drops claims of reservations that do not hold at that location, once they are
+older than a grace period (a claim whose hold is still in flight on another replica is left alone).
 
 Keys (tag T = {<prefix>:cap}): T:d:<day> hash location -> shipments claimed that day (expires a week
 after the day); T:r:<reservation id> hash "<day>|<location>" -> 1, plus "@t" the claim time in ms;
@@ -31,6 +31,7 @@ sooner than a week after they were written).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -41,6 +42,9 @@ from typing import Any, Protocol
 from availability.errors import FailedPrecondition, NotFound
 from availability.ledger import Ledger
 from availability.reservations import Reservation, ReservationStatus
+from router import CapacityUse
+
+log = logging.getLogger(__name__)
 
 RECONCILE_GRACE_MS = 60_000  # a claim this young may still have its hold in flight on another replica
 KEEP_DAYS = 7  # a day's counts are kept this long after the day (reads never ask for the past)
@@ -412,9 +416,37 @@ def book_for(ledger: Ledger) -> CapacityBook:
 
 
 def reconcile_once(book: CapacityBook, ledger: Ledger) -> None:
-    """Reconcile a book against its ledger the first time this process claims in it: a Redis book
-    outlives processes, and a crash may have left claims without holds."""
-    if not isinstance(book, RedisCapacityBook) or book.reconciled:
+    """Reconcile a shared book against its ledger once per process, on a background thread started by
+    the first claim: a Redis book outlives processes, and a crash may have left claims without holds.
+    In the background because it reads every claiming reservation (thousands on a busy day), which no
+    checkout should wait for; a leftover claim only makes a location look busier until then."""
+    if not isinstance(book, RedisCapacityBook):
         return
-    reconcile(book, ledger)
-    book.reconciled = True
+    with _BOOKS_LOCK:
+        if book.reconciled:
+            return
+        book.reconciled = True
+
+    def run() -> None:
+        try:
+            n = reconcile(book, ledger)
+            log.info("capacity book reconciled: %d reservations with claims checked", n)
+        except Exception:  # the next process start tries again; claims stay as they were
+            log.warning("capacity book reconcile failed", exc_info=True)
+
+    threading.Thread(target=run, name="omniroute-capacity-reconcile", daemon=True).start()
+
+
+class DayCache:
+    """A book's figures read once per day within one call (a quote builds several candidate pools over
+    the same days: one read each, not one round trip each)."""
+
+    def __init__(self, use: CapacityUse) -> None:
+        self.use = use
+        self._days: dict[int, Mapping[str, int]] = {}
+
+    def used(self, days: Sequence[int]) -> Mapping[int, Mapping[str, int]]:
+        missing = [d for d in days if d not in self._days]
+        if missing:
+            self._days.update(self.use.used(missing))
+        return {d: self._days[d] for d in days}

@@ -56,7 +56,7 @@ from router.promise import DEFAULT_MAX_STORES, DEFAULT_STORE_RADIUS_KM, Fulfillm
 from router.reroute import HeldUnits, Rejection, plan_reroute
 from router.solve import DEFAULT_TIME_LIMIT_S
 
-from .capacity import CapacityBook, CapacityFull, Claim, OthersUse, reconcile_once, settle
+from .capacity import CapacityBook, CapacityFull, Claim, DayCache, OthersUse, reconcile_once, settle
 
 MAX_REROUTES = 3
 MAX_TIME_LIMIT_S = 60.0
@@ -356,7 +356,7 @@ class OrderRouter:
             methods=methods,
             max_stores=max_stores,
             store_radius_km=store_radius_km,
-            capacity_use=self.capacity,
+            capacity_use=DayCache(self.capacity) if self.capacity is not None else None,
         )
 
 

@@ -7,7 +7,7 @@ ships from, and reconcile drops claims no reservation backs (after the grace per
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
 import redis
@@ -19,6 +19,7 @@ from omniroute.capacity import (
     CapacityBook,
     CapacityFull,
     Claim,
+    DayCache,
     MemoryCapacityBook,
     OthersUse,
     RedisCapacityBook,
@@ -103,3 +104,20 @@ def test_reconcile_drops_claims_no_reservation_backs_after_the_grace(book: Capac
     assert reconcile(book, ledger, now_ms=at + 1_000) == 0  # in flight, perhaps: left alone
     assert reconcile(book, ledger, now_ms=at + 120_000) == 2
     assert book.used([DAY]) == {DAY: {"DC-EAST": 1}} and book.reservations() == ["o-1"]
+
+
+def test_a_day_cache_reads_each_day_once(book: CapacityBook) -> None:
+    class Counting:
+        def __init__(self) -> None:
+            self.reads: list[list[int]] = []
+
+        def used(self, days: Sequence[int]) -> Mapping[int, Mapping[str, int]]:
+            self.reads.append(list(days))
+            return book.used(days)
+
+    book.claim("o-1", [(Claim("DC", DAY), 1)])
+    counting = Counting()
+    cache = DayCache(counting)
+    assert cache.used([DAY]) == {DAY: {"DC": 1}}
+    assert cache.used([DAY, DAY + 1]) == {DAY: {"DC": 1}, DAY + 1: {}}
+    assert counting.reads == [[DAY], [DAY + 1]]
