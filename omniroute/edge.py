@@ -13,8 +13,12 @@ One server interceptor does the per-call part, so a call pays one interceptor ho
 - a default deadline for unary calls whose client set none, so that no call waits forever on a stuck
   backend. Streams are exempt: a watch lives until its client cancels it (the stream cap bounds them).
 
-The allowed path returns gRPC's own handler object (cached when it needs a wrapper), so an authorised
-call costs a metadata scan, one SHA-256 and a compare per configured token.
+- requests that are not valid protobuf: parsed here rather than by gRPC (whose deserializer failing
+  answers UNKNOWN), so a malformed request answers INVALID_ARGUMENT like any other bad input.
+
+Calls answered here are counted in the RPC metrics (omniroute.metrics) like the servicers' calls. The
+allowed path returns a cached wrapper per method, so an authorised call costs a metadata scan, one
+SHA-256 and a compare per configured token, and one Python call around the request's parsing.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from typing import TYPE_CHECKING, Any, Final
 import grpc
 import grpc.aio
 from google.protobuf import descriptor_pool
+from google.protobuf.message import DecodeError
 
-from availability.errors import OmnirouteError
+from availability.errors import InvalidArgument, OmnirouteError
 
 from .auth import (
     OPEN_SERVICES,
@@ -59,9 +64,13 @@ STREAM_METHODS: Final = frozenset(
 # interval, with the count of the ones left out.
 LOG_INTERVAL_S: Final = 60.0
 _LOG_KEYS_MAX: Final = 4096
+# the services whose calls the RPC metrics count (not health, not reflection)
+_COUNTED_PREFIX: Final = "/omniroute.v1."
 
 # grpc's classes are generic only in the type stubs (grpc-stubs)
 if TYPE_CHECKING:
+    from .metrics import Metrics
+
     Handler = grpc.RpcMethodHandler[Any, Any]
     _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
 else:
@@ -82,6 +91,12 @@ def peer_host(peer: str) -> str:
         if sep and port.isdigit():
             return host
     return peer
+
+
+def malformed(method: str, err: DecodeError) -> InvalidArgument:
+    """The answer to a request that is not valid protobuf for its method (cut short, a bad tag, a wrong
+    wire type, invalid UTF-8 in a string): the caller's error, INVALID_ARGUMENT, never UNKNOWN."""
+    return InvalidArgument("request", None, f"is not a valid request message for {method} ({err})")
 
 
 class StreamLimiter:
@@ -134,10 +149,13 @@ class EdgeInterceptor(_ServerInterceptor):
         tokens: TokenTable | None,
         streams_per_caller: int,
         default_deadline_s: float | None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.tokens = tokens
         self.streams = StreamLimiter(streams_per_caller)
         self.default_deadline_s = default_deadline_s
+        # calls answered here, before any servicer runs, are counted here (grpc_server_handled_total)
+        self.metrics = metrics
         self._unary: dict[str, Handler] = {}
         self._throttle = _Throttle(LOG_INTERVAL_S)
 
@@ -183,8 +201,11 @@ class EdgeInterceptor(_ServerInterceptor):
     def _refuse(self, handler: Handler, method: str, who: str, err: OmnirouteError) -> Handler:
         code, message, trailers = status_of(err)
         log_refusal = self._log_refusal
+        count = self._count
+        stream = handler.unary_stream is not None or handler.stream_stream is not None
 
         async def refuse(request: Any, context: Ctx) -> Any:
+            count(method, code, time.perf_counter(), stream=stream)
             log_refusal(code, method, who or peer_host(context.peer()), message)
             await context.abort(code, message, trailers)
 
@@ -201,6 +222,19 @@ class EdgeInterceptor(_ServerInterceptor):
             return grpc.stream_unary_rpc_method_handler(refuse)
         return grpc.stream_stream_rpc_method_handler(refuse_stream)
 
+    def _count(self, method: str, code: grpc.StatusCode, started: float, *, stream: bool = False) -> None:
+        """Count a call answered here in the RPC metrics, as the servicers' calls are counted (omniroute
+        services only: health and reflection are not in the RPC metrics)."""
+        metrics = self.metrics
+        if metrics is not None and method.startswith(_COUNTED_PREFIX):
+            metrics.refused(method[1:], code, time.perf_counter() - started, stream=stream)
+
+    async def _answer(self, context: Ctx, method: str, started: float, err: OmnirouteError, *, stream: bool) -> None:
+        """Refuse the call with `err`'s status, counted."""
+        code, message, trailers = status_of(err)
+        self._count(method, code, started, stream=stream)
+        await context.abort(code, message, trailers)
+
     def _log_refusal(self, code: grpc.StatusCode, method: str, who: str, message: str) -> None:
         left_out = self._throttle.admit((code.name, method, who))
         if left_out is None:
@@ -215,11 +249,18 @@ class EdgeInterceptor(_ServerInterceptor):
         assert inner is not None, f"{method} is listed as a server stream"
         limiter = self.streams
         checks = checks_for(method)
+        parse = handler.request_deserializer
+        answer = self._answer
 
-        async def stream(request: Any, context: Ctx) -> AsyncIterator[Any]:
+        async def stream(raw: Any, context: Ctx) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            try:
+                request = parse(raw) if parse is not None else raw
+            except DecodeError as err:
+                await answer(context, method, started, malformed(method, err), stream=True)
             too_many = over_limit(request, checks)
             if too_many is not None:
-                await context.abort(*status_of(too_many))
+                await answer(context, method, started, too_many, stream=True)
             key = caller or peer_host(context.peer())
             if not limiter.acquire(key):
                 message = (
@@ -227,6 +268,7 @@ class EdgeInterceptor(_ServerInterceptor):
                     "ExportLocalInventory); close one or raise --max-streams-per-caller"
                 )
                 self._log_refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, method, key, message)
+                self._count(method, grpc.StatusCode.RESOURCE_EXHAUSTED, started, stream=True)
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
             try:
                 async for item in inner(request, context):
@@ -234,27 +276,32 @@ class EdgeInterceptor(_ServerInterceptor):
             finally:
                 limiter.release(key)
 
-        return grpc.unary_stream_rpc_method_handler(
-            stream,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        # the request arrives as bytes and is parsed above: a malformed one is INVALID_ARGUMENT, where
+        # gRPC's own deserializer would answer UNKNOWN
+        return grpc.unary_stream_rpc_method_handler(stream, response_serializer=handler.response_serializer)
 
     # ------------------------------------------------------------------ batch sizes, deadlines
     def _guarded(self, handler: Handler, method: str) -> Handler:
-        """The unary handler with the method's batch limits (omniroute.limits) checked first and the
-        default deadline applied when the client set none; gRPC's own handler when neither applies."""
+        """The unary handler with the request parsed here (a malformed one answers INVALID_ARGUMENT; gRPC's
+        own deserializer would answer UNKNOWN), the method's batch limits (omniroute.limits) checked
+        before any servicer code runs, and the default deadline applied when the client set none."""
         inner: Any = handler.unary_unary
         checks = checks_for(method)
         seconds = self.default_deadline_s
-        if not checks and seconds is None:
-            return handler
+        parse = handler.request_deserializer
+        answer = self._answer
+        metrics_of = self._metrics_of
 
-        async def call(request: Any, context: Ctx) -> Any:
+        async def call(raw: Any, context: Ctx) -> Any:
+            started = time.perf_counter()
+            try:
+                request = parse(raw) if parse is not None else raw
+            except DecodeError as err:
+                await answer(context, method, started, malformed(method, err), stream=False)
             if checks:
                 too_many = over_limit(request, checks)
                 if too_many is not None:
-                    await context.abort(*status_of(too_many))
+                    await answer(context, method, started, too_many, stream=False)
             if seconds is None or context.time_remaining() is not None:
                 # the client's deadline holds (gRPC enforces it), or there is no default
                 return await inner(request, context)
@@ -267,13 +314,21 @@ class EdgeInterceptor(_ServerInterceptor):
                     raise
             # a write handed to a worker thread may still complete, exactly as when a client's own
             # deadline passes; its retry with the same ids is safe
+            metrics = metrics_of(method)
+            if metrics is not None:
+                metrics.deadline_passed(method[1:])
             await context.abort(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 f"{method}: the call set no deadline and ran past the server's default of {seconds:g} s "
                 "(set a deadline on the call)",
             )
 
-        return handler._replace(unary_unary=call)  # type: ignore[attr-defined,no-any-return]
+        return handler._replace(  # type: ignore[attr-defined,no-any-return]
+            unary_unary=call, request_deserializer=None
+        )
+
+    def _metrics_of(self, method: str) -> Metrics | None:
+        return self.metrics if method.startswith(_COUNTED_PREFIX) else None
 
 
 # ---------------------------------------------------------------------------------------------- set-up
@@ -284,6 +339,12 @@ class Edge:
     interceptors: tuple[_ServerInterceptor, ...]
     credentials: grpc.ServerCredentials | None
     tokens: TokenTable | None
+
+    def count_into(self, metrics: Metrics | None) -> None:
+        """Count the calls the edge answers itself in the server's RPC metrics (None: metrics off)."""
+        for interceptor in self.interceptors:
+            if isinstance(interceptor, EdgeInterceptor):
+                interceptor.metrics = metrics
 
 
 def check_role_table(service_names: Iterable[str]) -> None:

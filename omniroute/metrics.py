@@ -3,7 +3,10 @@
 Where the figures come from:
 - every RPC that goes through `omniroute.status.rpc` (all of omniroute.v1 but Ping, which is the bare
   baseline on purpose) reports its status code and handler time here, once, from the decorator: the
-  servicers do not count anything themselves. The names are those of go-grpc-prometheus /
+  servicers do not count anything themselves. Calls the edge (omniroute.edge) answers before any
+  servicer runs - no valid token, a role too low, a batch over its limit, a malformed request, a
+  caller's stream cap - are counted by the edge, Ping's included; a call cut by the server's default
+  deadline counts DEADLINE_EXCEEDED, as its caller is answered. The names are those of go-grpc-prometheus /
   py-grpc-prometheus (`grpc_server_handled_total`, `grpc_server_handling_seconds`), so existing gRPC
   dashboards and alert rules work unchanged;
 - what an answer says (ATP statuses, hold outcomes, routing solver and status) is read off the response
@@ -132,6 +135,14 @@ class MethodStats:
         if self.observe is not None:
             self.observe(self.metrics, code, request, response, error)
 
+    def refused(self, code: grpc.StatusCode, seconds: float) -> None:
+        """A call the edge answered before its servicer ran: its code and time, and nothing of what an
+        answer says (a refused hold never reached the ledger)."""
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total += seconds
+        codes = self.codes
+        codes[code] = codes.get(code, 0) + 1
+
 
 Observer = Callable[["Metrics", grpc.StatusCode, Any, Any, "BaseException | None"], None]
 
@@ -183,6 +194,22 @@ class Metrics:
             stats = MethodStats(self, service, method, "server_stream" if stream else "unary")
             self._methods[key] = stats
         return stats
+
+    def refused(self, key: str, code: grpc.StatusCode, seconds: float, *, stream: bool = False) -> None:
+        """A call the edge (omniroute.edge) answered itself: no valid token, a role too low, a batch over
+        its limit, a request that is not valid protobuf, a caller's stream cap. `key` is the full name."""
+        service, _, method = key.partition("/")
+        self.method(key, service, method, stream=stream).refused(code, seconds)
+
+    def deadline_passed(self, key: str) -> None:
+        """The server's default deadline (omniroute.edge) cancelled this unary call: the servicer's
+        decorator saw a cancellation and counted CANCELLED, the caller is answered DEADLINE_EXCEEDED, and
+        so the count says that."""
+        stats = self._methods.get(key)
+        cancelled, exceeded = grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED
+        if stats is not None and stats.codes.get(cancelled, 0) > 0:
+            stats.codes[cancelled] -= 1
+            stats.codes[exceeded] = stats.codes.get(exceeded, 0) + 1
 
     def atp_answers(self, out_of_stock: int, low_stock: int, in_stock: int, unknown: int) -> None:
         atp = self.atp
@@ -288,7 +315,7 @@ class _RpcCollector(Collector):
         m = self.m
         handled = CounterMetricFamily(
             "grpc_server_handled",
-            "RPCs completed on the server, by method and status code (refusals by the auth edge excluded).",
+            "RPCs completed on the server, by method and status code (calls the edge refused included).",
             labels=["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
         )
         handling = HistogramMetricFamily(

@@ -294,6 +294,7 @@ class OmnirouteServer:
         self.runtime = rt = Runtime(cfg, backend=self.backend)
         if cfg.metrics_port is not None:
             rt.metrics = Metrics(rt)
+        edge.count_into(rt.metrics)
         self._tracing = start_tracing(cfg.otel, version=rt.version)
         limit = cfg.max_message_bytes
         server = grpc.aio.server(

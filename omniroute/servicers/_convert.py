@@ -4,7 +4,9 @@ so a caller can find the offending field in its own request."""
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import UTC, date, datetime, time
+
+from google.protobuf import timestamp_pb2
 
 from availability.errors import InvalidArgument
 from availability.locations import Scope
@@ -63,6 +65,19 @@ def date_of(d: cpb.Date, field: str) -> date:
         return date(d.year, d.month, d.day)
     except ValueError as err:
         raise InvalidArgument(field, f"{d.year}-{d.month}-{d.day}", str(err)) from None
+
+
+# google.protobuf.Timestamp's own range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z
+_TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)
+
+
+def datetime_of(ts: timestamp_pb2.Timestamp, field: str) -> datetime:
+    """A Timestamp as an aware UTC datetime; one outside the Timestamp's range (nanos not in
+    [0, 999,999,999], a year outside 1-9999) is the caller's error, not the server's."""
+    if ts.seconds not in _TIMESTAMP_SECONDS or not 0 <= ts.nanos < 1_000_000_000:
+        why = "is not a valid timestamp (years 1-9999, nanos 0-999999999)"
+        raise InvalidArgument(field, f"seconds={ts.seconds} nanos={ts.nanos}", why)
+    return ts.ToDatetime(tzinfo=UTC)
 
 
 def date_to_pb(d: date) -> cpb.Date:

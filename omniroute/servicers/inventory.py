@@ -118,10 +118,15 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         if not request.path:
             raise InvalidArgument("path", "", "must name a snapshot directory on the server")
         # relative paths are relative to the server's working directory, like every other server path
-        path = Path(request.path).expanduser()
-        if not path.exists():
-            raise NotFound("snapshot directory", str(path))
-        if not path.is_dir():
+        try:
+            path = Path(request.path).expanduser()
+            if not path.exists():
+                raise NotFound("snapshot directory", str(path))
+            is_dir = path.is_dir()
+        except (OSError, RuntimeError) as err:  # a name too long, a "~user" with no such user
+            why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise InvalidArgument("path", request.path, f"cannot be used as a directory: {why}") from None
+        if not is_dir:
             raise InvalidArgument("path", str(path), "is not a directory")
         started = time.perf_counter()
         snapshot: Snapshot = await asyncio.to_thread(load_snapshot, path)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import grpc.aio
-from google.protobuf import timestamp_pb2
 
 from availability.errors import InvalidArgument
 from availability.model import EventType, StockEvent
@@ -44,7 +42,7 @@ from router.batch import DEFAULT_BATCH_TIME_LIMIT_S
 from router.promise import DEFAULT_MAX_STORES, DEFAULT_STORE_RADIUS_KM, FulfillmentQuote
 from router.reroute import Rejection, RejectReason
 
-from ._convert import date_of, date_to_pb
+from ._convert import date_of, date_to_pb, datetime_of
 from .reservation import reservation_to_pb
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -99,10 +97,6 @@ def method_of(value: int, field: str) -> DeliveryMethod:
     raise InvalidArgument(field, value, "unknown delivery method")
 
 
-def _datetime(ts: timestamp_pb2.Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
-
-
 def order_of(m: pb.Order, field: str = "order") -> Order:
     """A proto Order as a router Order; the router's field names get the request's prefix."""
     kind = m.destination.WhichOneof("kind")
@@ -122,7 +116,7 @@ def order_of(m: pb.Order, field: str = "order") -> Order:
             destination=destination,
             method=method_of(m.method, "method"),
             deliver_by=date_of(m.deliver_by, "deliver_by") if m.HasField("deliver_by") else None,
-            placed_at=_datetime(m.placed_at) if m.HasField("placed_at") else None,
+            placed_at=datetime_of(m.placed_at, "placed_at") if m.HasField("placed_at") else None,
             options=RoutingOptions(
                 max_shipments=o.max_shipments,
                 allow_partial=o.allow_partial,
@@ -385,7 +379,10 @@ class RoutingServicer(pb_grpc.RoutingServiceServicer):
         order = order_of(request.order)
         rejections = _rejections(request.rejections)
         limit = self._time_limit(request.time_limit_seconds, context)
-        at_ms = request.rejected_at.ToMilliseconds() if request.HasField("rejected_at") else None
+        at_ms = None
+        if request.HasField("rejected_at"):
+            datetime_of(request.rejected_at, "rejected_at")  # within the Timestamp's range, or refused
+            at_ms = request.rejected_at.ToMilliseconds()
         if at_ms is not None and at_ms <= 0:
             raise InvalidArgument("rejected_at", at_ms, "must be after 1970")
         router = self._router()
@@ -434,7 +431,7 @@ class RoutingServicer(pb_grpc.RoutingServiceServicer):
             [(ln.sku, ln.quantity) for ln in request.lines],
             destination,
             channel=request.channel,
-            now=_datetime(request.at) if request.HasField("at") else None,
+            now=datetime_of(request.at, "at") if request.HasField("at") else None,
             methods=methods,
             max_stores=request.max_stores or DEFAULT_MAX_STORES,
             store_radius_km=request.store_radius_km or DEFAULT_STORE_RADIUS_KM,

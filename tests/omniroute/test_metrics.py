@@ -8,6 +8,7 @@ from __future__ import annotations
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 import pytest
@@ -21,7 +22,7 @@ from omniroute.client import Client, HoldLine, Order, ServiceError, StockEvent
 from omniroute.config import ConfigError, ServerConfig
 from omniroute.metrics import LATENCY_BUCKETS
 from omniroute.status import service_of
-from omniroute.v1 import diagnostics_pb2, diagnostics_pb2_grpc
+from omniroute.v1 import availability_pb2, diagnostics_pb2, diagnostics_pb2_grpc
 from tests.support.redis_server import RedisServer
 
 from .fixtures import BOSTON, ServerThread, now_ms, with_config
@@ -239,6 +240,70 @@ def test_service_labels_name_the_real_services() -> None:
         "RoutingServicer.RouteOrder",
     ):
         assert service_of(qualname)[0] in SERVICE_NAMES
+
+
+def test_calls_the_edge_refuses_are_counted(tmp_path: Path) -> None:
+    """No token, a role too low, a batch over its limit, a request that is not protobuf, a caller's
+    stream cap and the server's default deadline: answered before (or instead of) the servicer, and
+    counted by method and code like every other call; a refused hold is not a hold outcome."""
+    from availability.reservations import MAX_LINES
+
+    from .test_auth import write_tokens_file
+    from .test_limits import opened
+
+    tokens = write_tokens_file(tmp_path)
+    config = with_config(
+        metrics_port=0, auth_tokens=tokens.path, max_streams_per_caller=1, default_deadline_seconds=0.3
+    )
+    srv = ServerThread(config).start()
+    try:
+        port = metrics_port(srv)
+        before = scrape(port)
+        with Client(srv.target, timeout=10) as anonymous:
+            with pytest.raises(ServiceError):
+                anonymous.get_availability(["SKU-1"], channel="web")
+            with pytest.raises(ServiceError):
+                anonymous.ping()
+        with Client(srv.target, timeout=10, token=tokens.read) as reader:
+            with pytest.raises(ServiceError):
+                reader.reserve("cart-1", "web", [("SKU-1", 1)])
+            watch = opened(reader)
+            with pytest.raises(grpc.RpcError) as err:
+                next(reader.watch_availability(["SKU-2"], channel="web"))
+            assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            watch.cancel()
+        with Client(srv.target, timeout=10, token=tokens.write) as writer, pytest.raises(ServiceError):
+            writer.reserve("cart-2", "web", [("SKU-1", 1)] * (MAX_LINES + 1))
+        with grpc.insecure_channel(srv.target) as channel:
+            auth = (("authorization", f"Bearer {tokens.write}"),)
+            reserve = channel.unary_unary("/omniroute.v1.ReservationService/Reserve", None, None)
+            with pytest.raises(grpc.RpcError) as err:  # not protobuf: a length running past the end
+                reserve(b"\x0a\x05ab", metadata=auth)
+            assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            waits = availability_pb2.GetAvailabilityRequest(skus=["SKU-1"], channel="web", min_sequence=10**9)
+            with pytest.raises(grpc.RpcError) as err:  # no deadline of its own: the server's 0.3 s
+                channel.unary_unary("/omniroute.v1.AvailabilityService/GetAvailability", None, None)(
+                    waits.SerializeToString(), metadata=auth
+                )
+            assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        after = scrape(port)
+    finally:
+        srv.stop()
+
+    def moved(service: str, method: str, code: str) -> float:
+        return handled(after, service, method, code) - handled(before, service, method, code)
+
+    assert moved(AVAILABILITY, "GetAvailability", "UNAUTHENTICATED") == 1
+    assert moved("omniroute.v1.DiagnosticsService", "Ping", "UNAUTHENTICATED") == 1
+    assert moved(RESERVATION, "Reserve", "PERMISSION_DENIED") == 1
+    assert moved(AVAILABILITY, "WatchAvailability", "RESOURCE_EXHAUSTED") == 1
+    assert moved(RESERVATION, "Reserve", "INVALID_ARGUMENT") == 2  # over the line limit, and not protobuf
+    assert moved(AVAILABILITY, "GetAvailability", "DEADLINE_EXCEEDED") == 1
+    assert moved(AVAILABILITY, "GetAvailability", "CANCELLED") == 0
+    # each refusal is in its method's histogram too, and none is a hold outcome
+    hist = {"grpc_type": "unary", "grpc_service": RESERVATION, "grpc_method": "Reserve"}
+    assert value(after, "grpc_server_handling_seconds_count", **hist) == 3
+    assert not any(name == "omniroute_holds_total" and ("operation", "reserve") in labels for name, labels in after)
 
 
 # ---------------------------------------------------------------------------------------------- config
