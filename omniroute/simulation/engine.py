@@ -90,11 +90,14 @@ class InitialStock:
         self.on_hand_col = np.asarray(snapshot.stock_on_hand, np.int64)[order]
 
     def on_hand(self, s: int, li: int) -> int:
-        key = s * self.n_loc + li
-        k = int(np.searchsorted(self.keys, key))
-        if k < self.keys.shape[0] and int(self.keys[k]) == key:
-            return int(self.on_hand_col[k])
-        return 0
+        return int(self.on_hand_many(np.array([s], np.int64), np.array([li], np.int64))[0])
+
+    def on_hand_many(self, s: I64, li: I64) -> I64:
+        keys = s * self.n_loc + li
+        k = np.minimum(np.searchsorted(self.keys, keys), max(0, self.keys.shape[0] - 1))
+        found = self.keys[k] == keys if self.keys.shape[0] else np.zeros(keys.shape[0], dtype=bool)
+        out: I64 = np.where(found, self.on_hand_col[k] if self.keys.shape[0] else 0, 0)
+        return out
 
 
 @dataclass(slots=True)
@@ -174,7 +177,9 @@ class PolicySimulation:
         self.initial = initial
         self.now_ms = demand.start_ms
         self.store = StockStore.from_snapshot(snapshot)
-        self.ledger = MemoryLedger(self.store, clock_ms=self._clock, sweep_interval_s=0)
+        # on_hand_base off: reconcile then checks the hold counters only (its on-hand check walks every
+        # position: 25 s on the medium network); stock is checked by the run's own flows (stock table)
+        self.ledger = MemoryLedger(self.store, clock_ms=self._clock, sweep_interval_s=0, on_hand_base=False)
         self.router = OrderRouter(self.ledger, cost_model, clock_ms=self._clock)
         self.table = self.store.network
         self.loc_ids = [loc.id for loc in self.table.locations]
@@ -748,16 +753,20 @@ class PolicySimulation:
         return cols
 
     def _stock_columns(self) -> Columns:
-        cols: Columns = {k: [] for k in ("policy", "sku", "location", "location_type", "start", *FLOW_NAMES, "end")}
-        for (s, li), flows in sorted(self.flows.items()):
-            cols["policy"].append(self.policy)
-            cols["sku"].append(self.sku_ids[s])
-            cols["location"].append(self.loc_ids[li])
-            cols["location_type"].append(self.table.locations[li].type.name.lower())
-            cols["start"].append(self.initial.on_hand(s, li))
-            for name, v in zip(FLOW_NAMES, flows, strict=True):
-                cols[name].append(v)
-            cols["end"].append(self._position(s, li)[0])
+        keys = sorted(self.flows)
+        s_col = np.array([k[0] for k in keys], dtype=np.int64)
+        l_col = np.array([k[1] for k in keys], dtype=np.int64)
+        types = [loc.type.name.lower() for loc in self.table.locations]
+        cols: Columns = {
+            "policy": [self.policy] * len(keys),
+            "sku": [self.sku_ids[s] for s, _ in keys],
+            "location": [self.loc_ids[li] for _, li in keys],
+            "location_type": [types[li] for _, li in keys],
+            "start": self.initial.on_hand_many(s_col, l_col).tolist(),
+        }
+        for i, name in enumerate(FLOW_NAMES):
+            cols[name] = [self.flows[k][i] for k in keys]
+        cols["end"] = [self._position(s, li)[0] for s, li in keys]
         return cols
 
     def _daily_columns(self) -> Columns:
