@@ -17,6 +17,20 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# The simulation report's render test opens the report in headless Chromium (tests/simulation). Without a
+# browser that one test is skipped, so the rest of the suite still runs where Chromium cannot be had.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "chromium not found: installing Debian's chromium package (about a minute)" >&2
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); then
+      echo "could not install chromium: the report render test will be skipped" >&2
+    fi
+  else
+    echo "chromium is not installed: the simulation report's render test will be skipped." >&2
+    echo "Install it to run it, e.g. 'sudo apt-get install chromium' (Debian/Ubuntu)." >&2
+  fi
+fi
+
 echo "== ruff" >&2
 ruff check .
 echo "== mypy" >&2
