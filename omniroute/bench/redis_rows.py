@@ -136,7 +136,7 @@ def _measure(
     noop: list[float] = []
     slices = 4
     for i in range(slices):
-        r, _ = hold_cycles(ledger, places, budget.redis_hold_cycles // slices, f"bench-redis-{i}")
+        r, _ = hold_cycles(ledger, places, budget.redis_hold_cycles // slices, f"bench-redis-{i}", time.perf_counter)
         reserve += r
         noop += _noop_round_trips(ledger, budget.redis_hold_cycles // slices)
     p50, p99 = percentiles(reserve, 1e6)
