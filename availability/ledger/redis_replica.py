@@ -7,7 +7,8 @@ partitions' change streams, so reads never wait on Redis.
   partition's sequence before the first chunk, and a row is applied to a SKU only when its sequence is
   above that SKU's basis: nothing is applied twice and nothing is missed, without stopping writers.
 - One reader thread per partition tails its stream with XREAD BLOCK (one stream per command: keys of
-  different partitions may sit on different Redis Cluster nodes) and applies what it reads, in
+  different partitions may sit on different Redis Cluster nodes; on a cluster the reader connects to
+  the node owning its partition, and follows it when it moves) and applies what it reads, in
   sequence order, under the replica's lock. A record whose predecessor is missing is fetched with
   XRANGE first. A maintenance thread rebuilds, off to the side, and swaps the result in when a stream
   was trimmed past what this replica applied, a snapshot load switched generations, or Redis came back
