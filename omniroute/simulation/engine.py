@@ -1,8 +1,9 @@
 """The day loop: one policy's run over the demand stream, driving the real engine in-process.
 
 Each run gets its own fresh copy of the network (a StockStore and an embedded MemoryLedger whose clock
-is the simulation's), and routes through omniroute.routing.OrderRouter, the service's own glue between
-router and ledger. Everything happens in time order from one event queue; the clock moves at least
+is the simulation's, and a capacity book: held plans use up their locations' daily capacity per ship
+day), and routes through omniroute.routing.OrderRouter, the service's own glue between router and
+ledger. Everything happens in time order from one event queue; the clock moves at least
 1 ms per event so that every write of the ledger is stamped strictly later than the one before (a cycle
 count at T would otherwise absorb a delta stamped at T).
 
@@ -50,6 +51,7 @@ from availability.ledger import MemoryLedger
 from availability.model import EventOutcome, EventType, LocationType, Snapshot, StockEvent
 from availability.reservations import HoldLine, LineQuantity, ReservationStatus, ReserveRequest
 from availability.store import StockStore
+from omniroute.capacity import MemoryCapacityBook
 from omniroute.routing import OrderRouter
 from router import CostBreakdown, CostModel, Destination, Order, OrderLine, RoutingOptions, RoutingResult
 from router.reroute import Rejection, RejectReason
@@ -180,7 +182,10 @@ class PolicySimulation:
         # on_hand_base off: reconcile then checks the hold counters only (its on-hand check walks every
         # position: 25 s on the medium network); stock is checked by the run's own flows (stock table)
         self.ledger = MemoryLedger(self.store, clock_ms=self._clock, sweep_interval_s=0, on_hand_base=False)
-        self.router = OrderRouter(self.ledger, cost_model, clock_ms=self._clock)
+        # held plans claim their locations' daily capacity per ship day, as in the service
+        self.router = OrderRouter(
+            self.ledger, cost_model, clock_ms=self._clock, capacity=MemoryCapacityBook(clock_ms=self._clock)
+        )
         self.table = self.store.network
         self.loc_ids = [loc.id for loc in self.table.locations]
         self.sku_ids = [sku.id for sku in snapshot.skus]
