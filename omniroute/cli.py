@@ -773,6 +773,9 @@ def route(
     console.print(table)
     for u in r.unfulfilled:
         console.print(f"[yellow]unfulfilled[/]: {u.sku} {u.missing} of {u.requested} ({u.reason.replace('_', ' ')})")
+        if u.backordered:
+            arrives = f"; arrives {u.expected_delivery_date.isoformat()}" if u.expected_delivery_date else ""
+            console.print(f"  [yellow]back order[/]: {u.backorder_note}{arrives}")
     if r.message:
         console.print(r.message)
     if r.explanation:
