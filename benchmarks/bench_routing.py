@@ -47,10 +47,7 @@ from availability import _kernels as AK  # noqa: E402
 from availability.model import Snapshot  # noqa: E402
 from router import (  # noqa: E402
     POLICIES,
-    Destination,
     Order,
-    OrderLine,
-    RoutingOptions,
     RoutingResult,
     build_problem,
     route,
@@ -83,41 +80,11 @@ def make_network(size: str, seed: int) -> Snapshot:
 
 
 def sample_orders(store: StockStore, n: int, seed: int) -> list[Order]:
-    """The protocol's orders (see the module docstring), deterministic for a store and seed."""
-    from datetime import datetime
+    """The protocol's orders (see the module docstring), deterministic for a store and seed: the ones
+    `omniroute bench` routes (omniroute.bench.workload.sample_orders)."""
+    from omniroute.bench.workload import sample_orders as orders
 
-    placed_at = datetime.fromisoformat(PLACED_AT_ISO)
-    rng = np.random.default_rng(seed)
-    view = store.view()
-    n_sku = len(view.skus)
-    breadth = view.gen.idx[:n_sku, AK.USED].astype(np.float64)
-    p_sku = breadth / breadth.sum()
-    network = view.network
-    from availability import LocationType
-
-    stores = [i for i, loc in enumerate(network.locations) if loc.type is LocationType.STORE and loc.enabled]
-    homes = stores or list(range(len(network)))
-    out = []
-    for i in range(n):
-        k = int(rng.integers(1, 11))
-        skus = rng.choice(n_sku, size=k, replace=False, p=p_sku)
-        home = homes[int(rng.integers(0, len(homes)))]
-        dist = 30.0 * float(np.sqrt(rng.random()))
-        bearing = 2 * np.pi * float(rng.random())
-        lat = float(network.lat[home]) + dist * np.cos(bearing) / 111.2
-        lon = float(network.lon[home]) + dist * np.sin(bearing) / (111.2 * max(0.2, np.cos(np.radians(lat))))
-        qty = rng.choice([1, 2, 3], size=k, p=[0.7, 0.2, 0.1])
-        out.append(
-            Order(
-                order_id=f"B-{seed}-{i}",
-                channel="web",
-                lines=tuple(OrderLine(view.skus.id(int(s)), int(q)) for s, q in zip(skus, qty, strict=True)),
-                destination=Destination.point(float(np.clip(lat, -89, 89)), float(np.clip(lon, -179, 179))),
-                placed_at=placed_at,
-                options=RoutingOptions(allow_partial=True),
-            )
-        )
-    return out
+    return orders(store, n, seed, id_prefix="B")
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

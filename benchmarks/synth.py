@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from availability import StockStore
 from availability.model import Channel, EventType, Location, LocationType, Method, Sku, Snapshot, StockEvent
+from omniroute.bench.workload import EVENT_MIX as EVENT_MIX  # one mix of event types for every benchmark
 
 CHANNELS = ("web", "app", "marketplace", "pos")
 
@@ -136,16 +137,6 @@ def dense_snapshot(n_locations: int = 2_000, n_skus: int = 16, *, seed: int = 7)
     )
 
 
-EVENT_MIX = (
-    (EventType.SALE, 0.60),
-    (EventType.RECEIPT, 0.15),
-    (EventType.ADJUSTMENT, 0.08),
-    (EventType.RETURN_SELLABLE, 0.04),
-    (EventType.RETURN_DAMAGED, 0.01),
-    (EventType.TRANSFER_OUT, 0.03),
-    (EventType.TRANSFER_IN, 0.03),
-    (EventType.CYCLE_COUNT, 0.06),
-)
 T0_MS = 1_767_571_200_000  # 2026-01-05T00:00Z
 
 

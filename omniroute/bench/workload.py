@@ -1,6 +1,6 @@
 """The benchmark's work: orders, hold places and stock events, deterministic for a network and a seed.
 
-Orders follow the routing protocol of benchmarks/bench_routing.py: 1-10 lines (uniform), SKUs drawn in
+Orders follow the routing protocol (benchmarks/bench_routing.py uses these too): 1-10 lines (uniform), SKUs drawn in
 proportion to how many locations stock them (best sellers are ordered most), 1 unit (70%), 2 (20%) or 3
 (10%) each, channel web, standard shipping, partial fulfilment allowed (so every policy has an answer),
 shipped to a point within 30 km of a random store, placed on a Monday at 10:00 on the east coast.
@@ -24,7 +24,9 @@ PLACED_AT = datetime.fromisoformat("2026-01-05T15:00:00+00:00")
 CHANNEL = "web"
 
 
-def sample_orders(store: StockStore, n: int, seed: int, *, lines: int | None = None) -> list[Order]:
+def sample_orders(
+    store: StockStore, n: int, seed: int, *, lines: int | None = None, id_prefix: str = "bench"
+) -> list[Order]:
     """`n` orders (see the module docstring); with `lines`, every order has exactly that many lines."""
     rng = np.random.default_rng(seed)
     view = store.view()
@@ -46,7 +48,7 @@ def sample_orders(store: StockStore, n: int, seed: int, *, lines: int | None = N
         qty = rng.choice([1, 2, 3], size=k, p=[0.7, 0.2, 0.1])
         out.append(
             Order(
-                order_id=f"bench-{seed}-{i}",
+                order_id=f"{id_prefix}-{seed}-{i}",
                 channel=CHANNEL,
                 lines=tuple(OrderLine(view.skus.id(int(s)), int(q)) for s, q in zip(skus, qty, strict=True)),
                 destination=Destination.point(float(np.clip(lat, -89, 89)), float(np.clip(lon, -179, 179))),
@@ -101,7 +103,7 @@ def slots(places: list[Place]) -> Iterator[Place]:
                 yield p
 
 
-# the kinds of stock events POS and warehouse systems send, and how often (benchmarks/synth.py's mix)
+# the kinds of stock events POS and warehouse systems send, and how often (benchmarks/synth.py's too)
 EVENT_MIX = (
     (EventType.SALE, 0.60),
     (EventType.RECEIPT, 0.15),
