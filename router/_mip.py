@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -59,6 +59,18 @@ class LinearModel:
 
     def objective(self, values: F64) -> float:
         return float(self.obj @ values) + self.offset
+
+    def with_row(self, coefs: F64, lb: float, ub: float) -> LinearModel:
+        """The model with one more row: lb <= coefs . v <= ub (coefs dense over the variables)."""
+        cols = np.flatnonzero(coefs)
+        return replace(
+            self,
+            row_lb=np.r_[self.row_lb, lb],
+            row_ub=np.r_[self.row_ub, ub],
+            rows=np.r_[self.rows, np.full(cols.shape[0], self.constraints, dtype=np.int64)],
+            cols=np.r_[self.cols, cols],
+            coefs=np.r_[self.coefs, coefs[cols]],
+        )
 
     def violation(self, values: F64) -> float:
         """The largest violation of a bound or a row by these values (0.0: feasible)."""

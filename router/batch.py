@@ -13,7 +13,7 @@ One pure entry point, shared by the service (RouteOrders), the CLI, the simulati
         seed: int = 0,                                   # in [0, 2**31)
         policy: str = "optimal",                         # any registered policy name
         compare_sequential: bool = True,                 # also route in sequence with "nearest", "fewest_shipments"
-        lp_relaxation: bool = False,                     # also solve the plain LP relaxation (its bound)
+        lp_relaxation: bool = False,                     # also solve the LP relaxation (its bound)
         relative_gap: float = 1e-3,                      # the solver stops within this gap of its bound
     ) -> BatchResult
     Bad input raises availability.errors.InvalidArgument naming the field ("orders[3].order_id", ...).
@@ -29,8 +29,8 @@ One pure entry point, shared by the service (RouteOrders), the CLI, the simulati
         solver_status: str                # the solver's termination in words ("optimal", "feasible (time limit)")
         bound: float | None               # proven lower bound on the batch cost, cents (see "Bound and gap")
         gap: float | None                 # (cost - bound) / cost
-        lp_bound: float | None            # the plain LP relaxation's optimum over every order, cents (only
-                                          #   with lp_relaxation; the model's own offset: the hint's units)
+        lp_bound: float | None            # the LP relaxation's optimum over every order, cents (only with
+                                          #   lp_relaxation; the model with its valid inequalities, below)
         timed_out: bool                   # the solver stopped at its time limit: the best plan found
         solve_time_s: float               # the solver's own time
         time_s: float                     # the whole call
@@ -69,6 +69,13 @@ The joint model (policy "optimal"), for orders o, their candidate locations k an
     sum over the orders of a channel and method <= the network's ATP           shared, per (sku, channel, method)
     sum y <= capacity left today                                                shared, per location
     min  sum (fixed + E) y + unit p + (unit + penalty) s - E z + M (m + units w) (+ E w - E per all-or-nothing)
+and two families of valid inequalities, which every plan keeps and many fractional ones break, so that
+the LP relaxation (its `lp_bound`, and HiGHS's root) is tighter; the plans are the same:
+    sum over the other cells d of line (o, j) of min(cap_d, r) y_d + m[o,j] >= r = fulfillable - cap_c
+        per cell c that cannot ship its line alone (flow cover: the rest comes from locations that open)
+    sum_k y[o,k] + f (sum_j m[o,j]) >= f                                          per order
+        where f (2 or 3) is the fewest of its candidate locations that can ship it (no single one, no pair)
+    (all-or-nothing orders: r w and f w in place of the m terms)
 M is more than any one order's whole plan costs: each order ships the most units it can (given what the
 others take) before it looks at cost, as a single order does, and no unit is given up to save less than
 a whole order's cost elsewhere; a plan shipping fewer units than the sequential routing is never answered.
@@ -85,17 +92,22 @@ is exact over these candidates, not over every location.
 What goes into the solver: an order that competes with no other for anything keeps its proven sequential
 plan (it is optimal for it in the joint model too: see _solve_jointly); the competing orders go into one
 model, or, beyond WINDOW of them, into windows of at most WINDOW solved one after the other with the
-others fixed (fix-and-optimise; each window keeps or improves the plan; no joint bound then).
+others fixed (fix-and-optimise; each window keeps or improves the plan; the bound is then the LP
+relaxation's, when asked for).
 
 Hint and time-out: HiGHS starts from the sequential optimal plan. At the time limit the best plan found is
 answered (FEASIBLE, timed_out). If the solver has no plan, or its plan is dearer or ships fewer units
 than the hint, the hint is answered and the message says so: it is a plan of the same model, never a
 baseline in disguise, and the bound and gap are computed for whatever is answered.
 
-Bound and gap (one model, no windows): `bound` is the solver's dual bound (the LP relaxation tightened by
-cuts and branching, so at least the plain LP relaxation's `lp_bound`) less the M terms by which the
-answer's shortfall exceeds the hint's, plus the costs of the orders kept out of the model: a lower bound
-on the cost of every plan over the candidates in which no order ships fewer units than in the answer.
+Bound and gap: with one model, `bound` is the solver's dual bound (the LP relaxation tightened by cuts
+and branching, so at least the LP relaxation's `lp_bound`) less the M terms by which the answer's
+shortfall exceeds the hint's, plus the costs of the orders kept out of the model: a lower bound on the
+cost of every plan over the candidates in which no order ships fewer units than in the answer. With
+windows, only with lp_relaxation: the `lp_bound`. `lp_bound` is the LP relaxation of the joint model over
+every order that can ship (none kept out, valid inequalities included) with the cost alone as its
+objective and the units missing at most the answer's: a lower bound on the cost of every plan over the
+candidates that ships at least as many units in all (see _relaxation_bound).
 """
 
 from __future__ import annotations
@@ -135,6 +147,10 @@ WINDOW = 800  # most competing orders in one model (measured: see README)
 COMPARED_POLICIES = ("optimal", "nearest", "fewest_shipments")
 READ_ATTEMPTS = 3
 UNLIMITED = np.iinfo(np.int64).max // 4
+# valid inequalities added to the joint model (they cut off fractional plans only; see _add_cover_rows and
+# _fewest_shipments): the LP relaxation of 300 orders each alone is 0.45-0.66% below their optimum with
+# them, 1.1-1.5% without (benchmarks/bench_batch.py, README "Batch routing measured")
+VALID_ROWS = ("flow_cover", "shipment_count")
 _LOG = False  # HiGHS's log on stdout (set by hand when investigating)
 
 
@@ -181,6 +197,7 @@ class BatchModelStats:
     capacity_rows: int
     competing_orders: int  # orders that compete for some stock or capacity (given extra candidates)
     fixed_orders: int  # orders that compete for nothing: their proven sequential plan, outside the model
+    valid_rows: int = 0  # valid inequalities that tighten the LP relaxation (flow covers, shipment counts)
 
     @property
     def candidates_per_order(self) -> float:
@@ -589,6 +606,8 @@ def _build_joint(
     plans: Mapping[int, I64],
     competing: int,
     fixed: int,
+    *,
+    inequalities: Sequence[str] = VALID_ROWS,
 ) -> _Joint:
     """The model of the module docstring over the members' candidate rows (members ascending), hinted
     with their `plans`. `shared` holds what is left for the members. Shared rows only where the cells'
@@ -658,8 +677,11 @@ def _build_joint(
     short_w: list[F64] = []
     demand_key: list[I64] = []
     demand_row: list[I64] = []
+    line_short: list[I64] = []  # per demand row: the variable that counts the line's shortfall
+    line_whole: list[BOOL] = []  # ... True where it is the all-or-nothing order's w (the whole line)
     all_or_nothing = 0
-    for o, lo, hi in zip(members, y_lo, y_hi, strict=True):
+    valid = 0  # valid inequalities added
+    for i, (o, lo, hi) in enumerate(zip(members, y_lo, y_hi, strict=True)):
         p = problems[o]
         m_o = big_m
         fulfil = shared.fulfil[o]
@@ -674,6 +696,8 @@ def _build_joint(
             b.add_coefficients(d, m, 1.0)
             short_var.append(m)
             short_w.append(np.full(m.shape[0], m_o))
+            line_short.append(m)
+            line_whole.append(np.zeros(m.shape[0], dtype=np.bool_))
             # the first shipment carries no extra-shipment cost: z (ships at all) <= sum y earns it back;
             # the order may end up shipping nothing when others take what it could get
             z = b.add_variables(0, 1, integer=True, obj=-float(e), hint=float(shipped.sum() > 0))
@@ -686,13 +710,41 @@ def _build_joint(
             b.add_coefficients(d, np.repeat(w, d.shape[0]), want)
             short_var.append(w)
             short_w.append(np.array([m_o * want.sum()]))
+            line_short.append(np.repeat(w, d.shape[0]))
+            line_whole.append(np.ones(d.shape[0], dtype=np.bool_))
         if p.max_shipments and hi - lo > p.max_shipments:
             limit = b.add_rows(-math.inf, float(p.max_shipments))
             b.add_coefficients(np.repeat(limit, hi - lo), y_var[lo:hi], 1.0)
+        if "shipment_count" in inequalities:
+            # at least `fewest` shipments or a unit missing: sum y + fewest * (every shortfall variable) >=
+            # fewest. Valid (a missing unit alone satisfies it); the LP relaxation may otherwise spread
+            # the order over fractions of locations that together cover it with fewer shipments.
+            grid = np.zeros((hi - lo, p.lines), dtype=np.int64)
+            c_lo, c_hi = starts[i], ends[i]
+            grid[y_of_cell[c_lo:c_hi] - lo, cells.line[c_lo:c_hi]] = cells.cap[c_lo:c_hi]
+            fewest = _fewest_shipments(grid[:, lines], want.astype(np.int64))
+            if fewest >= 2:
+                count = b.add_rows(float(fewest), math.inf)
+                sv = short_var[-1]
+                b.add_coefficients(np.repeat(count, hi - lo + sv.shape[0]), np.r_[y_var[lo:hi], sv],
+                                   np.r_[np.ones(hi - lo), np.full(sv.shape[0], float(fewest))])  # fmt: skip
+                valid += 1
     keys = np.concatenate(demand_key) if demand_key else np.zeros(0, np.int64)
     drows = np.concatenate(demand_row) if demand_row else np.zeros(0, np.int64)
-    cell_demand = drows[np.searchsorted(keys, cells.order * _LINE_SPAN + cells.line)]  # keys ascend
-    b.add_coefficients(cell_demand[unit_cell], unit_var, 1.0)
+    cell_key = cells.order * _LINE_SPAN + cells.line
+    cell_line = np.searchsorted(keys, cell_key)  # keys ascend
+    b.add_coefficients(drows[cell_line[unit_cell]], unit_var, 1.0)
+    if "flow_cover" in inequalities and members:
+        want_all = np.concatenate([shared.fulfil[o][shared.fulfil[o] > 0] for o in members])
+        valid += _add_cover_rows(
+            b,
+            cell_key,
+            cells.cap,
+            want_all[cell_line],
+            y_var[y_of_cell],
+            np.concatenate(line_short)[cell_line],
+            np.concatenate(line_whole)[cell_line],
+        )
 
     # shared rows, only where the cells' own caps could exceed the shared figure
     cont = _contention(problems, shared, cells, rows, members)
@@ -727,12 +779,52 @@ def _build_joint(
         capacity_rows=capacity_rows,
         competing_orders=competing,
         fixed_orders=fixed,
+        valid_rows=valid,
     )
     return _Joint(model, cells, p_var, s_var, weights, hint_m, big_m, stats)
 
 
 _ROW_SPAN = 1 << 20  # more pool rows than any network has locations
 _LINE_SPAN = 1024  # more than MAX_LINES
+
+
+def _fewest_shipments(cap: I64, want: I64) -> int:
+    """A lower bound on the locations (rows of `cap` [K, L]) any plan shipping `want` needs: 1, 2, or 3
+    when no pair is enough (0 when even all of them are not enough: no bound)."""
+    if (cap.sum(axis=0) < want).any():
+        return 0
+    if (cap >= want[None, :]).all(axis=1).any():
+        return 1
+    if (cap[:, None, :] + cap[None, :, :] >= want[None, None, :]).all(axis=2).any():
+        return 2
+    return 3
+
+
+def _add_cover_rows(b: ModelBuilder, key: I64, cap: I64, want: I64, y: I64, short: I64, whole: BOOL) -> int:
+    """Residual capacity rows (flow covers with a single location): for a cell c of line (o, j) whose cap
+    cannot ship the line's `want` q alone, r = q - cap[c] units must come from the line's other
+    locations or be missing:  sum over the other cells d of min(cap[d], r) y[d] + shortfall >= r
+    (shortfall: the line's m, or r w for an all-or-nothing order). Valid for every integer plan (if no other
+    location opens, at most cap[c] units ship; if some open, min(cap, r) of theirs already reach r or
+    their whole caps do); the LP relaxation alone may open c fully and split the rest over fractions.
+    `key` per cell: its (order, line); the number of rows added."""
+    small = np.flatnonzero(cap < want)
+    if not small.shape[0]:
+        return 0
+    by_key = np.argsort(key, kind="stable")
+    sorted_key = key[by_key]
+    start = np.searchsorted(sorted_key, key[small], side="left")
+    size = np.searchsorted(sorted_key, key[small], side="right") - start
+    r = (want - cap)[small]
+    row_ids = b.add_rows(r.astype(np.float64), math.inf)
+    cut = np.repeat(np.arange(small.shape[0]), size)
+    offset = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+    member = by_key[np.repeat(start, size) + offset]
+    other = member != small[cut]
+    cut, member = cut[other], member[other]
+    b.add_coefficients(row_ids[cut], y[member], np.minimum(cap[member], r[cut]).astype(np.float64))
+    b.add_coefficients(row_ids, short[small], np.where(whole[small], r, 1).astype(np.float64))
+    return int(small.shape[0])
 
 
 def _add_group_rows(b: ModelBuilder, limit: I64, contested: BOOL, group: I64, var: I64) -> int:
@@ -994,7 +1086,10 @@ def _solve_jointly(
         for o in window:
             outside.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o], -1)
         left = _left_for(shared, outside)
-        joint = _build_joint(problems, left, rows, window, plans, len(competing), len(fixed))
+        # the valid inequalities only where the solver's bound is used (measured: with them the 10,000-order
+        # windows, each a short time-bound step whose bound is discarded, improved the plan less)
+        joint = _build_joint(problems, left, rows, window, plans, len(competing), len(fixed),
+                             inequalities=VALID_ROWS if len(windows) == 1 else ())  # fmt: skip
         share = max(0.05, (deadline - time.perf_counter()) / (len(windows) - w))
         solution = solve_model(joint.model, time_limit_s=share, seed=seed, relative_gap=relative_gap, log=_LOG)
         values, solver_plan, message = _choose(joint, solution)
@@ -1024,22 +1119,20 @@ def _solve_jointly(
         proven = False
         messages.append(
             f"{len(in_model)} competing orders optimised in {len(windows)} windows of at most {WINDOW}, each with "
-            "the others fixed: no joint bound"
+            "the others fixed; " + ("bound: the LP relaxation's" if lp else "no joint bound (lp_relaxation gives one)")
         )
     if lp and members:
-        # the plain LP relaxation of the joint model over every order that can ship, for the record
+        # the LP relaxation of the joint model over every order that can ship, for the record; with windows
+        # the only joint bound, but not solved unless asked: on 10,000 orders it takes about as long as
+        # the windows themselves (measured: README "Batch routing measured")
         lp_started = time.perf_counter()
-        whole = _build_joint(problems, shared, rows, members, dict(enumerate(hint.plans)), len(competing), 0)
-        relaxed = solve_model(
-            whole.model, time_limit_s=max(60.0, time_limit_s), seed=seed, relative_gap=0.0, relax=True
-        )
+        lp_bound = _relaxation_bound(
+            problems, shared, rows, members, hint.plans, plans, competing=len(competing), time_limit_s=time_limit_s,
+            seed=seed,
+        )  # fmt: skip
         lp_time = time.perf_counter() - lp_started
-        if relaxed.objective is not None:
-            # as for `bound`: for plans in which no order ships fewer units than in the answer
-            more = _missing(problems, members, hint.plans) - _missing(problems, members, plans)
-            lp_bound = relaxed.objective + whole.big_m * more
-        else:
-            lp_bound = None
+        if len(windows) > 1:
+            bound = lp_bound
     status = SolveStatus.OPTIMAL if proven else SolveStatus.FEASIBLE
     what = "optimal over the kept candidates" if proven else "best plan found"
     if timed_out:
@@ -1066,6 +1159,37 @@ def _solve_jointly(
     return _Answer(
         results, status, solver_status, bound, lp_bound, timed_out, solve_time, stats, _join(*messages), lp_time
     )
+
+
+def _relaxation_bound(
+    problems: Sequence[RoutingProblem],
+    shared: _Shared,
+    rows: Sequence[I64],
+    members: Sequence[int],
+    hint: Sequence[I64],
+    plans: Mapping[int, I64],
+    *,
+    competing: int,
+    time_limit_s: float,
+    seed: int,
+    inequalities: Sequence[str] = VALID_ROWS,
+) -> float | None:
+    """A lower bound on the batch's cost over every plan (over the candidates) that ships at least as many
+    units as `plans`: the LP relaxation of the joint model over `members` (every order that can ship, none
+    kept out) with the cost alone as its objective and, in place of the M terms, one row: the units
+    missing at most those `plans` miss. (With the M terms instead, the relaxation ships fractions of units
+    no plan can ship, each worth M, and the bound falls by M for each; this one is never lower.) None when
+    the LP was not solved to optimality."""
+    hinted = dict(enumerate(hint))
+    whole = _build_joint(problems, shared, rows, members, hinted, competing, 0, inequalities=inequalities)
+    model = whole.model
+    missing = whole.short_cost / whole.big_m  # units missing per unit of each shortfall variable
+    cost_only = replace(model, obj=model.obj - whole.short_cost, offset=model.offset + whole.hint_short_cost)
+    bounded = cost_only.with_row(missing, -math.inf, float(_missing(problems, members, plans)))
+    relaxed = solve_model(bounded, time_limit_s=max(60.0, time_limit_s), seed=seed, relative_gap=0.0, relax=True)
+    if not relaxed.optimal or relaxed.objective is None:
+        return None
+    return relaxed.objective
 
 
 def _missing(
@@ -1114,6 +1238,7 @@ def _merged(a: BatchModelStats, b: BatchModelStats) -> BatchModelStats:
         capacity_rows=a.capacity_rows + b.capacity_rows,
         competing_orders=a.competing_orders,
         fixed_orders=a.fixed_orders,
+        valid_rows=a.valid_rows + b.valid_rows,
     )
 
 

@@ -30,6 +30,9 @@ from router import (
     plan_violations,
     solve_batch,
 )
+from router import batch as B
+from router._mip import LinearModel, solve_model
+from router.network import DEFAULT_COST_MODEL
 from tests.router.scenarios import BOSTON, PLACED_AT, boston, demo_orders, order, plan_of
 from tests.scenarios import Stock, snapshot_of
 
@@ -300,13 +303,68 @@ def test_shared_stock_and_capacity_are_never_over_allocated(case: Case) -> None:
     check_batch(case.store, case.orders, result, case.capacity)
     check_never_worse_than_sequential(result)
     assert result.status is not SolveStatus.FEASIBLE or result.timed_out or result.gap is not None
-    # both bounds hold for the answer itself, and the solver's is at least the LP relaxation's
+    # both bounds hold for the answer itself (the LP's, on the cost alone given the units, may pass the
+    # solver's, which counts missing units at M)
     if result.bound is not None:
         assert result.bound <= result.totals.cost + 1e-6
     if result.lp_bound is not None:
         assert result.lp_bound <= result.totals.cost + 1e-6
-        if result.bound is not None:
-            assert result.lp_bound <= result.bound + 1e-6
+
+
+# ------------------------------------------------------------------------------------------ the LP bound
+
+
+def _models(store: StockStore, orders: Sequence[Order], capacity: Mapping[str, int] | None = None) -> tuple[
+    LinearModel, LinearModel]:  # fmt: skip
+    """The joint model over every order that can ship (as the LP relaxation sees it), with and without
+    the valid inequalities, from the sequential optimal plan."""
+    problems, protection, _ = B._read(store, orders, DEFAULT_COST_MODEL, capacity, None)
+    shared = B._share(problems, protection)
+    index = {lid: i for i, lid in enumerate(problems[0].network_ids)}
+    hint = B._route_sequentially(problems, shared, index, "optimal", 0)
+    members = [o for o, p in enumerate(problems) if shared.fulfil[o].sum() > 0]
+    rows = [B._own_candidates(p, np.flatnonzero(hint.plans[o].any(axis=1)))[0] for o, p in enumerate(problems)]
+    plans = dict(enumerate(hint.plans))
+    tight = B._build_joint(problems, shared, rows, members, plans, 0, 0).model
+    plain = B._build_joint(problems, shared, rows, members, plans, 0, 0, inequalities=()).model
+    return tight, plain
+
+
+def _optimum(model: LinearModel, *, relax: bool) -> float:
+    solution = solve_model(model, time_limit_s=10, seed=0, relative_gap=0.0, relax=relax)
+    assert solution.optimal and solution.objective is not None
+    return solution.objective
+
+
+def test_flow_cover_and_shipment_count_rows_make_the_lp_bound_the_optimum() -> None:
+    """Two A and one B from Boston; DC-EAST has one A and the B, ST-NYC has the A. Every plan ships from
+    both (2,805: DC-EAST 750 + 2 x 35, ST-NYC 1,370 + 115 + 500). The plain LP relaxation opens DC-EAST
+    and half of ST-NYC for the second A (its cap is 2): 1,870. The flow cover row (the A from DC-EAST is
+    1 short of 2: ST-NYC must open) and the shipment count (no single location ships it all) close it."""
+    store = boston({("A", "DC-EAST"): 1, ("B", "DC-EAST"): 5, ("A", "ST-NYC"): 10})
+    orders = [order(("A", 2), ("B", 1), allow_partial=True)]
+    result = solve_batch(store, orders, time_limit_s=5, lp_relaxation=True)
+    assert result.totals.cost == 750 + 2 * 35 + 1370 + 115 + 500
+    assert result.lp_bound == pytest.approx(result.totals.cost)
+    tight, plain = _models(store, orders)
+    assert tight.constraints == plain.constraints + 2
+    assert _optimum(plain, relax=True) == pytest.approx(1870)
+    assert _optimum(tight, relax=True) == pytest.approx(2805)
+    assert _optimum(plain, relax=False) == _optimum(tight, relax=False) == pytest.approx(2805)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_valid_rows_keep_every_plan_and_only_tighten_the_lp(case: Case) -> None:
+    """On random tiny batches solved exactly: the same optimum with and without the valid inequalities,
+    the LP relaxation with them between the plain one and the optimum, and the hint (a plan) keeps them."""
+    if not any(build_problem(case.store, o, capacity_left=case.capacity).fulfillable().any() for o in case.orders):
+        return
+    tight, plain = _models(case.store, case.orders, case.capacity)
+    assert tight.hint is not None and tight.violation(tight.hint) < 1e-9
+    best = _optimum(tight, relax=False)
+    assert best == pytest.approx(_optimum(plain, relax=False), abs=1e-6)
+    assert _optimum(plain, relax=True) - 1e-6 <= _optimum(tight, relax=True) <= best + 1e-6
 
 
 # ------------------------------------------------------------------------------------------ demo network
