@@ -11,6 +11,6 @@ test:
 bench:
 	./scripts/bootstrap.sh test && .venv/bin/omniroute bench $(ARGS)
 
-# the pytest-benchmark suites (benchmarks/test_bench_*.py), a few minutes
+# the pytest-benchmark suites (benchmarks/test_bench_*.py), about a minute
 bench-micro:
 	./scripts/bootstrap.sh test && .venv/bin/python -m pytest benchmarks --benchmark-enable -p no:randomly $(ARGS)
