@@ -320,6 +320,7 @@ def batch_rows(net: BenchNetwork, budget: Budget, report: Report) -> list[Row]:
             ratio=round(joint.cost / fewest.totals.cost, 4) if fewest and fewest.totals.cost else None,
             ratio_of="joint cost / sequential fewest_shipments' cost",
             goals=(Goal("figure", ">=", 10.0, "≥ 10%"),),
+            skipped="" if saving is not None else "skipped: sequential fewest_shipments shipped nothing to compare",
         ),
         Row(
             key="batch.lp_gap",
@@ -329,5 +330,6 @@ def batch_rows(net: BenchNetwork, budget: Budget, report: Report) -> list[Row]:
             higher_is_better=False,
             figure=lp_gap,
             goals=(Goal("figure", "<=", 1.0, "≤ 1%"),),
+            skipped="" if lp_gap is not None else f"skipped: no LP bound ({result.message or result.solver_status})",
         ),
     ]
