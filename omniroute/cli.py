@@ -334,6 +334,28 @@ def bench(size: str, seed: int, quick: bool, out: Path | None, compare_path: Pat
     bench_command(size=size, seed=seed, quick=quick, out=out, compare_path=compare_path, only=only)
 
 
+# ---------------------------------------------------------------------------------------------- simulate
+@main.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+    help="Directory for the Parquet files and report.html (made if needed; e.g. sim-results/NAME).",
+)  # fmt: skip
+@click.option("--days", type=click.IntRange(1, 366), default=None, help="Override the scenario's run.days.")
+@click.option(
+    "--policy", "policies", multiple=True, metavar="NAME",
+    help="Only these routing policies (repeatable); default the scenario's run.policies.",
+)  # fmt: skip
+def simulate(scenario_file: Path, out_dir: Path, days: int | None, policies: Sequence[str]) -> None:
+    """Replay days of trade from a scenario file against the engine in-process (online carts and orders,
+    walk-in sales, expiring carts, returns, pick rejections rerouted, replenishment), once per routing
+    policy on identical demand; write orders, shipments, stock flows and metrics as Parquet, an HTML
+    report with plots, and print a summary."""
+    from .simulation.command import simulate_command
+
+    simulate_command(scenario_file, out_dir, days=days, policies=tuple(policies))
+
+
 # ---------------------------------------------------------------------------------------------- load
 @main.command()
 @click.option(
