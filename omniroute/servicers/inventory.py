@@ -62,13 +62,17 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             raise InvalidArgument("events", n, f"at most {MAX_EVENT_BATCH} events per batch")
         kinds = _EVENT_TYPE_OF_PB
         events: list[StockEvent] = []
-        bad_type: list[int] = []
+        refused: dict[int, str] = {}
         for k, e in enumerate(request.events):
             kind = kinds.get(e.type)
             if kind is None:
-                bad_type.append(k)
+                refused[k] = f"type={e.type}: unknown stock event type"
                 continue
             ts = e.occurred_at
+            if not 0 <= ts.nanos < 1_000_000_000:
+                # a negative nanos would silently move the event's time back
+                refused[k] = f"occurred_at.nanos={ts.nanos}: must be in [0, 999999999]"
+                continue
             events.append(
                 StockEvent(
                     e.event_id,
@@ -92,8 +96,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             batch = await self.rt.write(len(events), THREAD_MIN_EVENTS, ledger.apply_stock_events, events)
             results = batch.results
             sequence = batch.sequence
-        if bad_type:
-            results = _merge_rejected(results, bad_type, request)
+        if refused:
+            results = _merge_rejected(results, refused, request)
         resp = pb.ApplyStockEventsResponse(sequence=sequence)
         counts = [0, 0, 0, 0]
         outcome: list[pb.EventOutcome] = []
@@ -199,17 +203,15 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
 
 def _merge_rejected(
-    results: list[EventResult], bad: list[int], request: pb.ApplyStockEventsRequest
+    results: list[EventResult], refused: dict[int, str], request: pb.ApplyStockEventsRequest
 ) -> list[EventResult]:
-    """Put the events refused here (unknown type) back at their request positions."""
+    """Put the events refused here (unknown type, malformed time) back at their request positions."""
     out: list[EventResult] = []
     it = iter(results)
-    bad_set = set(bad)
     for k, e in enumerate(request.events):
-        if k in bad_set:
-            out.append(
-                EventResult(e.event_id, EventOutcome.REJECTED, f"type={e.type}: unknown stock event type")
-            )
+        why = refused.get(k)
+        if why is not None:
+            out.append(EventResult(e.event_id, EventOutcome.REJECTED, why))
         else:
             out.append(next(it))
     return out

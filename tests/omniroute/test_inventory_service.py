@@ -122,6 +122,14 @@ def test_malformed_events_are_rejected_one_by_one_and_change_nothing(client: Cli
             channel="nope",
         ),
         ipb.StockEvent(event_id="e9", type=99, location="S-BOS", sku="SKU-1", quantity=1, occurred_at=t),  # type: ignore[arg-type]
+        ipb.StockEvent(
+            event_id="e10",
+            type=ipb.RECEIPT,
+            location="S-BOS",
+            sku="SKU-1",
+            quantity=1,
+            occurred_at=timestamp_pb2.Timestamp(seconds=t.seconds, nanos=-1),
+        ),
     ]
     resp = stubs.inventory.ApplyStockEvents(ipb.ApplyStockEventsRequest(events=events))
     assert list(resp.outcome) == [ipb.REJECTED] * len(events)
@@ -135,6 +143,7 @@ def test_malformed_events_are_rejected_one_by_one_and_change_nothing(client: Cli
     assert "unknown stock event type" in reasons[5] and "unknown stock event type" in reasons[8]
     assert reasons[6].startswith("occurred_at=")
     assert reasons[7].startswith("channel=")
+    assert reasons[9] == "occurred_at.nanos=-1: must be in [0, 999999999]"
     assert state_of(client) == before
 
 
