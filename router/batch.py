@@ -133,7 +133,7 @@ from .model import Alternative, Block, CandidateStats, Order, RoutingResult, Sol
 from .network import DEFAULT_COST_MODEL, CostModel, network_costs
 from .plans import empty_plan, explain, result_from_plan
 from .policies import DEFAULT_POLICY, get_policy, route
-from .solve import DEFAULT_TIME_LIMIT_S
+from .solve import DEFAULT_TIME_LIMIT_S, solve_with_bounds
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -343,11 +343,13 @@ class _Takes:
         r, j = np.nonzero(x)
         if not r.shape[0]:
             return
-        self.pair[pair_of[r, j]] += sign * x[r, j]
-        col = x.sum(axis=0)
+        q = x[r, j]
+        self.pair[pair_of[r, j]] += sign * q
+        # from the nonzero cells only: a plan spans the whole pool (hundreds of rows), ships from few
+        col = np.bincount(j, weights=q, minlength=x.shape[1]).astype(np.int64)
         known = view_of >= 0
         self.view[view_of[known]] += sign * col[known]
-        self.location[problem.location[np.flatnonzero(x.any(axis=1))]] += sign
+        self.location[problem.location[np.unique(r)]] += sign
 
     def copy(self) -> _Takes:
         out = _Takes.__new__(_Takes)
@@ -410,6 +412,25 @@ def _plan_of(problem: RoutingProblem, result: RoutingResult, index: Mapping[str,
 class _Sequential:
     routing: SequentialRouting
     plans: tuple[I64, ...]
+    # per order, policy "optimal": the bounds its solve computed when the earlier orders had left its
+    # stock and capacity alone (so they are its bounds alone), else None
+    alone: tuple[Bounds | None, ...] = ()
+    # ... and in every case, what its solve saw (_seen) and the bounds it computed on that
+    seen: tuple[tuple[I64, Bounds], ...] = ()
+
+
+_SAME_ALONE = ("atp", "free", "network_atp", "block")  # what compute_bounds reads that a batch can change
+
+
+def _untouched(residual: RoutingProblem, problem: RoutingProblem) -> bool:
+    return all(np.array_equal(getattr(residual, name), getattr(problem, name)) for name in _SAME_ALONE)
+
+
+def _seen(residual: RoutingProblem, has: BOOL) -> I64:
+    """What compute_bounds reads of a residual that the batch can change, compactly: ATP and units above
+    protection at the order's stock cells (elsewhere both are 0 in every residual), the network ATP of its
+    lines and the blocks of its locations. Equal for two residuals of one order: equal bounds."""
+    return np.concatenate([residual.atp[has], residual.free[has], residual.network_atp, residual.block])
 
 
 def _route_sequentially(
@@ -420,25 +441,35 @@ def _route_sequentially(
     taken = _Takes(shared)
     results = []
     plans = []
+    alone: list[Bounds | None] = []
+    seen: list[tuple[I64, Bounds]] = []
     for o, p in enumerate(problems):
         residual = _residual(p, o, shared, taken)
-        r = route(residual, policy=policy, time_limit_s=DEFAULT_TIME_LIMIT_S, seed=seed)
+        if policy == "optimal":
+            # the policy "optimal" is router.solve; this keeps the bounds it computes on the way
+            r, bounds = solve_with_bounds(residual, time_limit_s=DEFAULT_TIME_LIMIT_S, seed=seed)
+            alone.append(bounds if _untouched(residual, p) else None)
+            seen.append((_seen(residual, shared.pair_of[o] >= 0), bounds))
+        else:
+            r = route(residual, policy=policy, time_limit_s=DEFAULT_TIME_LIMIT_S, seed=seed)
         x = _plan_of(p, r, index)
         taken.add(p, shared.pair_of[o], shared.view_of[o], x)
         results.append(r)
         plans.append(x)
     totals = batch_totals(results, [p.order for p in problems])
     routing = SequentialRouting(policy, tuple(results), totals, time.perf_counter() - started)
-    return _Sequential(routing, tuple(plans))
+    return _Sequential(routing, tuple(plans), tuple(alone), tuple(seen))
 
 
 # ------------------------------------------------------------------------------------------- candidates
 
 
-def _own_candidates(problem: RoutingProblem, hint_rows: I64) -> tuple[I64, Bounds]:
+def _own_candidates(problem: RoutingProblem, hint_rows: I64, bounds: Bounds | None = None) -> tuple[I64, Bounds]:
     """The order's exact pruning when alone (router.select_candidates), plus the rows of its hint; and
-    the bounds behind it (they also explain the answer when the batch leaves the order's stock alone)."""
-    bounds = compute_bounds(problem, plans=(plan_cost_greedy(problem),))
+    the bounds behind it (they also explain the answer when the batch leaves the order's stock alone).
+    `bounds`: the order's bounds alone when already known (router.solve computes the same ones)."""
+    if bounds is None:
+        bounds = compute_bounds(problem, plans=(plan_cost_greedy(problem),))
     return select_candidates(problem, bounds, keep=hint_rows).rows, bounds
 
 
@@ -1050,7 +1081,7 @@ def _solve_jointly(
     alone: dict[int, Bounds] = {}
     for o in members:
         own = np.flatnonzero(hint.plans[o].any(axis=1)).astype(np.int64)
-        rows[o], alone[o] = _own_candidates(problems[o], own)
+        rows[o], alone[o] = _own_candidates(problems[o], own, hint.alone[o] if hint.alone else None)
     cells = _cells(problems, shared, rows, members)
     competing = _competing(problems, shared, cells, rows, _contention(problems, shared, cells, rows, members))
     if EXTRA_CANDIDATES and len(competing) <= WINDOW:
@@ -1145,7 +1176,10 @@ def _solve_jointly(
     results = []
     for o, p in enumerate(problems):
         x = plans.get(o, empty_plan(p))
-        results.append(_answer_for(problems, o, shared, taken, prior, x, per_order, rows[o], alone.get(o)))
+        known = [(_seen(p, shared.pair_of[o] >= 0), alone[o])] if o in alone else []
+        if hint.seen:
+            known.append(hint.seen[o])
+        results.append(_answer_for(problems, o, shared, taken, prior, x, per_order, rows[o], known))
         r, j = np.nonzero(x)
         np.add.at(prior, shared.pair_of[o][r, j], x[r, j])
     gap = None
@@ -1270,10 +1304,10 @@ def _answer_for(
     x: I64,
     message: str,
     rows: I64,
-    bounds: Bounds | None,
+    known: Sequence[tuple[I64, Bounds]],
 ) -> RoutingResult:
-    """Order o's answer: its plan, seen from the stock the rest of the batch left it; `bounds`: the
-    order's alone, when known."""
+    """Order o's answer: its plan, seen from the stock the rest of the batch left it; `known`: bounds
+    already computed for the order (alone, in the sequential routing), each with what it saw (_seen)."""
     started = time.perf_counter()
     p = problems[o]
     residual = _residual(p, o, shared, taken, prior=prior, own=x)
@@ -1289,11 +1323,10 @@ def _answer_for(
     alternatives: tuple[Alternative, ...] = ()
     if x.any():
         # the bounds of the order alone explain it as well when the batch left all its stock and capacity
-        untouched = bounds is not None and all(
-            np.array_equal(getattr(residual, name), getattr(p, name))
-            for name in ("atp", "free", "network_atp", "block")
-        )
-        alternatives = explain(residual, x, bounds if untouched and bounds is not None else compute_bounds(residual))
+        # bounds computed on what the order sees now explain it as well (the batch often left it so)
+        now = _seen(residual, shared.pair_of[o] >= 0)
+        same = next((b for sig, b in known if np.array_equal(sig, now)), None)
+        alternatives = explain(residual, x, same if same is not None else compute_bounds(residual))
     return result_from_plan(
         residual,
         x,

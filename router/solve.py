@@ -39,7 +39,7 @@ from ortools.sat.python import cp_model
 
 from availability.errors import InvalidArgument
 
-from .candidates import DEFAULT_LIMIT, RoutingProblem, compute_bounds, select_candidates
+from .candidates import DEFAULT_LIMIT, Bounds, RoutingProblem, compute_bounds, select_candidates
 from .greedy import (
     plan_cost_greedy,
     plan_fewest_shipments,
@@ -70,6 +70,19 @@ def solve(
 ) -> RoutingResult:
     """The cheapest plan that ships as much of the order as its constraints allow (see the module
     docstring). Pure: reads only the problem; the same problem and seed give the same plan."""
+    return solve_with_bounds(problem, time_limit_s=time_limit_s, seed=seed, limit=limit, fast_path=fast_path)[0]
+
+
+def solve_with_bounds(
+    problem: RoutingProblem,
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    seed: int = 0,
+    limit: int = DEFAULT_LIMIT,
+    fast_path: bool = True,
+) -> tuple[RoutingResult, Bounds]:
+    """`solve`, and the bounds it computed on the way (a batch reuses them for an order whose stock no
+    other order touched, instead of computing them again)."""
     check_solver_limits(time_limit_s, seed)
     started = time.perf_counter()
     greedy = plan_cost_greedy(problem)
@@ -77,7 +90,7 @@ def solve(
     n_usable = int(problem.serving.sum())
     if int(bounds.fulfil.sum()) == 0:
         stats = CandidateStats(problem.pool, n_usable, 0, True, "no usable location holds any line")
-        return result_from_plan(
+        result = result_from_plan(
             problem,
             empty_plan(problem),
             policy="optimal",
@@ -86,6 +99,7 @@ def solve(
             started=started,
             candidates=stats,
         )
+        return result, bounds
     hint = bounds.upper_plan if bounds.upper_plan is not None else greedy
     selection = select_candidates(problem, bounds, keep=_rows_of(hint), limit=limit)
     if not selection.exact:
@@ -97,7 +111,7 @@ def solve(
         problem.pool, n_usable, int(selection.rows.shape[0]), selection.exact, selection.note(n_usable)
     )
     if fast_path and selection.proven and bounds.upper_plan is not None:
-        return result_from_plan(
+        result = result_from_plan(
             problem,
             bounds.upper_plan,
             policy="optimal",
@@ -107,10 +121,11 @@ def solve(
             candidates=stats,
             alternatives=explain(problem, bounds.upper_plan, bounds),
         )
+        return result, bounds
     x, proven, gap, timed_out, message = _solve_model(problem, selection.rows, hint, time_limit_s, seed)
     if not selection.exact and not message:
         message = f"best plan over the {selection.rows.shape[0]} locations kept by a heuristic cut (no proof)"
-    return result_from_plan(
+    result = result_from_plan(
         problem,
         x,
         policy="optimal",
@@ -123,6 +138,7 @@ def solve(
         alternatives=explain(problem, x, bounds),
         message=message,
     )
+    return result, bounds
 
 
 class _Model(cp_model.CpModel):
