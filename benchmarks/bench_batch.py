@@ -163,6 +163,53 @@ def alone_lp_gap(store: StockStore, orders: list[Order], seed: int) -> dict[str,
     }
 
 
+SCARCE_SKUS = 40  # the SKUs the scarce scenario's orders draw from
+SCARCE_CAPACITY = 12  # shipments each location can still take today in it
+
+
+def scarce_orders(store: StockStore, n: int, seed: int) -> tuple[list[Order], dict[str, int], int]:
+    """The scarce scenario: orders competing for little stock and capacity. Lines (1-4 per order, 1 unit,
+    or 2 one time in five) drawn from the SCARCE_SKUS SKUs with the least network ATP among those held by
+    at least 4 locations with at least 8 units in all; shipped near a random store, partial fulfilment
+    allowed; every location can take SCARCE_CAPACITY more shipments today. Returns the orders, the
+    capacity left, and the hot SKUs' network ATP (the supply)."""
+    from availability import LocationType, Method
+    from omniroute.bench.workload import CHANNEL, PLACED_AT
+    from router import Destination, OrderLine, RoutingOptions
+
+    rng = np.random.default_rng(seed)
+    view = store.view()
+    n_sku = len(view.skus)
+    atp = store.atp_many(np.arange(n_sku, dtype=np.int64), store.network.channel_index(CHANNEL), Method.SHIP)
+    held = view.gen.idx[:n_sku, AK.USED]
+    ok = np.flatnonzero((held >= 4) & (atp >= 8))
+    hot = ok[np.lexsort((ok, atp[ok]))][:SCARCE_SKUS]
+    network = view.network
+    stores = [i for i, loc in enumerate(network.locations) if loc.type is LocationType.STORE and loc.enabled]
+    orders = []
+    for i in range(n):
+        k = int(rng.integers(1, 5))
+        skus = rng.choice(hot, size=k, replace=False)
+        home = stores[int(rng.integers(0, len(stores)))]
+        dist = 30.0 * float(np.sqrt(rng.random()))
+        bearing = 2 * np.pi * float(rng.random())
+        lat = float(network.lat[home]) + dist * np.cos(bearing) / 111.2
+        lon = float(network.lon[home]) + dist * np.sin(bearing) / (111.2 * max(0.2, np.cos(np.radians(lat))))
+        qty = rng.choice([1, 2], size=k, p=[0.8, 0.2])
+        orders.append(
+            Order(
+                order_id=f"S-{seed}-{i}",
+                channel=CHANNEL,
+                lines=tuple(OrderLine(view.skus.id(int(s)), int(q)) for s, q in zip(skus, qty, strict=True)),
+                destination=Destination.point(float(np.clip(lat, -89, 89)), float(np.clip(lon, -179, 179))),
+                placed_at=PLACED_AT,
+                options=RoutingOptions(allow_partial=True),
+            )
+        )
+    capacity = {loc.id: SCARCE_CAPACITY for loc in network.locations}
+    return orders, capacity, int(atp[hot].sum())
+
+
 def compare_solvers(store: StockStore, orders: list[Order], seed: int, seconds: float) -> list[dict[str, Any]]:
     """The joint model over every order of a batch (router.batch's private builder, no order kept out),
     solved by HiGHS and by CP-SAT (two workers) through MathOpt, each with and without the sequential
@@ -259,6 +306,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"[{size}] {n:,} orders: {fig['joint']['time_s']:.1f} s ({result.solver_status}), "
                 f"saves {fig['saving_vs'].get('fewest_shipments') or 0:.1%} vs sequential fewest_shipments"
             )
+        if args.scarce:
+            orders, capacity, supply = scarce_orders(store, args.scarce, args.seed)
+            say(f"[{size}] scarce: {args.scarce:,} orders, {SCARCE_SKUS} SKUs, {SCARCE_CAPACITY} shipments a location")
+            result = solve_batch(
+                store, orders, capacity_left=capacity, time_limit_s=args.time_limit or 10.0, seed=args.seed,
+                lp_relaxation=not args.no_lp,
+            )  # fmt: skip
+            fig = figures(result)
+            fig["supply"] = supply
+            fig["demand"] = sum(ln.quantity for o in orders for ln in o.lines)
+            fig["capacity_per_location"] = SCARCE_CAPACITY
+            net["scarce"] = fig
+            save(args.json, out)
         if args.compare_solvers:
             say(f"[{size}] HiGHS and CP-SAT on the joint model of {args.compare_solvers:,} orders")
             net["solvers"] = compare_solvers(
@@ -324,6 +384,26 @@ def report(out: dict[str, Any]) -> None:
             )
             if f["message"]:
                 print(f"    note: {f['message'][:300]}")
+        scarce = net.get("scarce")
+        if scarce:
+            j, seq = scarce["joint"], scarce["sequential"]
+            print(
+                f"  scarce: {scarce['demand']:,} units wanted of {scarce['supply']:,} in the network, "
+                f"{scarce['capacity_per_location']} shipments a location | joint {j['time_s']:.1f} s"
+            )
+            for label, t in [("joint", j)] + [(f"sequential {k}", v) for k, v in seq.items()]:
+                per_unit = t["cost"] / max(1, t["units_shipped"]) / 100
+                print(
+                    f"    {label:<28}{t['cost'] / 100:>14,.2f}{t['units_shipped']:>8} units{per_unit:>10,.2f} a unit"
+                    f"{t['shipments_per_order']:>8.3f} ship/order"
+                )
+            gap, lp_gap = scarce["gap_to_solver_bound"], scarce["gap_to_lp_bound"]
+            print(
+                f"    vs sequential optimal: {scarce['units_more_than'].get('optimal'):+} units, cost "
+                f"{scarce['saving_vs'].get('optimal'):.2%} lower; gap "
+                + (f"{gap:.3%} to the solver's bound" if gap is not None else "none")
+                + (f", {lp_gap:.2%} to the LP relaxation" if lp_gap is not None else "")
+            )
         for row in net.get("solvers", []):
             plan, bound, seq = row["plan"], row["bound"], row["sequential_optimal"]
             print(
@@ -351,6 +431,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=None, help="solver seconds (10; 45 above 1,000)")
     parser.add_argument("--no-lp", action="store_true", help="skip the LP relaxation's bound")
     parser.add_argument("--compare-solvers", type=int, default=0, metavar="N", help="HiGHS vs CP-SAT on N orders")
+    parser.add_argument("--scarce", type=int, default=0, metavar="N", help="the scarce scenario with N orders (400)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, default=ROOT / "bench-results" / "batch.json")
     args = parser.parse_args()
