@@ -134,7 +134,7 @@ def _measure(
     # holds and no-ops in alternating slices, so that drift on the machine hits both alike
     reserve: list[float] = []
     noop: list[float] = []
-    slices = 4
+    slices = 10
     for i in range(slices):
         r, _ = hold_cycles(ledger, places, budget.redis_hold_cycles // slices, f"bench-redis-{i}", time.perf_counter)
         reserve += r
