@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .report import compare_table, ratio_notes, results_table
+from .report import compare_table, notes, results_table
 from .results import ResultsError, compare, read_results
 from .runner import SUITES, BenchOptions, OptionsError, parse_only, run_bench
 
@@ -85,7 +85,7 @@ def bench_command(
     if not console.is_terminal:  # a file or a pipe: rich's 80 columns would fold every row
         console = Console(width=150)
     console.print(results_table(results))
-    for note in ratio_notes(results):
+    for note in notes(results):
         console.print(f"[dim]{note}[/]")
     console.print(f"results written to {out}")
     if before is not None and compare_path is not None:

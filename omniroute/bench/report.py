@@ -28,8 +28,7 @@ def verdict(row: Row) -> str:
         return f"[yellow]{row.skipped}[/]"
     met = row.met
     if met is None:
-        scales = [g.scale for g in row.goals if not g.applies]
-        return f"[dim]n/a: goal {scales[0]}[/]" if scales else ""
+        return "[dim]n/a[/]" if any(not g.applies for g in row.goals) else ""
     return "[green]met[/]" if met else "[red]missed[/]"
 
 
@@ -65,13 +64,18 @@ def results_table(results: Results) -> Table:
     return table
 
 
-def ratio_notes(results: Results) -> list[str]:
-    """What each ratio divides, once per kind of ratio (the table has no room for it)."""
+def notes(results: Results) -> list[str]:
+    """What each ratio divides, once per kind of ratio, and why a goal is n/a (the table has no room)."""
     seen: dict[str, list[str]] = {}
     for row in results.rows:
         if row.ratio_of and row.ratio is not None:
             seen.setdefault(row.ratio_of, []).append(row.key)
-    return [f"ratio of {', '.join(keys)}: {what}" for what, keys in seen.items()]
+    out = [f"ratio of {', '.join(keys)}: {what}" for what, keys in seen.items()]
+    for row in results.rows:
+        scales = [g.scale for g in row.goals if not g.applies]
+        if scales and not row.skipped:
+            out.append(f"n/a: {row.key}'s goal is stated {scales[0]}, not for this network")
+    return out
 
 
 def compare_table(deltas: list[Delta], before: str) -> Table:
