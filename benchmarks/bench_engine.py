@@ -31,9 +31,7 @@ import contextlib
 import ctypes
 import gc
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -69,34 +67,10 @@ def release_memory() -> None:
 
 
 def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    except OSError:  # pragma: no cover
-        mem_kb = 0
-    import numba
+    """The machine, the package versions and the commit (the same record `omniroute bench` writes)."""
+    from omniroute.bench.machine import machine_info
 
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = ""
-    import os
-
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "memory_gb": round(mem_kb / 2**20, 1),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "commit": commit,
-    }
+    return machine_info()
 
 
 def per_call_us(fn: Callable[[], object], calls: int, rounds: int) -> dict[str, float]:
