@@ -126,7 +126,8 @@ def main() -> None:
     "--redis-url",
     "redis_url",
     default=None,
-    help="Use the Redis ledger at this URL, shared by every replica (env OMNIROUTE_REDIS_URL).",
+    help="Use the Redis ledger at this URL, shared by every replica: redis://, rediss://, unix://, or "
+    "redis+cluster://HOST:PORT (any node) for Redis Cluster (env OMNIROUTE_REDIS_URL).",
 )
 @click.option(
     "--redis-prefix", default=None, help="Key prefix of the Redis ledger (env OMNIROUTE_REDIS_PREFIX)."
@@ -371,7 +372,7 @@ def simulate(scenario_file: Path, out_dir: Path, days: int | None, policies: Seq
     "redis_url",
     default=lambda: os.environ.get("OMNIROUTE_REDIS_URL"),
     show_default="$OMNIROUTE_REDIS_URL",
-    help="The Redis ledger to load into, e.g. redis://127.0.0.1:6379/0.",
+    help="The Redis ledger to load into, e.g. redis://127.0.0.1:6379/0 (redis+cluster://HOST:PORT: a cluster).",
 )
 @click.option(
     "--prefix",
