@@ -27,12 +27,16 @@ from router import (
     SolveStatus,
     UnfulfilledReason,
     build_problem,
+    compute_bounds,
     plan_violations,
+    solve,
     solve_batch,
 )
 from router import batch as B
 from router._mip import LinearModel, solve_model
+from router.greedy import plan_cost_greedy
 from router.network import DEFAULT_COST_MODEL
+from router.solve import solve_with_bounds
 from tests.router.scenarios import BOSTON, PLACED_AT, boston, demo_orders, order, plan_of
 from tests.scenarios import Stock, snapshot_of
 
@@ -365,6 +369,19 @@ def test_valid_rows_keep_every_plan_and_only_tighten_the_lp(case: Case) -> None:
     best = _optimum(tight, relax=False)
     assert best == pytest.approx(_optimum(plain, relax=False), abs=1e-6)
     assert _optimum(plain, relax=True) - 1e-6 <= _optimum(tight, relax=True) <= best + 1e-6
+
+
+def test_solve_with_bounds_is_solve_and_its_bounds_are_the_orders_alone(demo_store: StockStore) -> None:
+    """The batch reuses the bounds of the sequential routing's solves for the orders' candidates alone:
+    they must be the ones _own_candidates would compute, and the plan the one `solve` answers."""
+    for o in demo_orders(demo_store, 25, seed=5):
+        problem = build_problem(demo_store, o)
+        result, bounds = solve_with_bounds(problem, seed=0)
+        assert result == replace(solve(problem, seed=0), solve_time_s=result.solve_time_s)
+        fresh = compute_bounds(problem, plans=(plan_cost_greedy(problem),))
+        for name in ("fulfil", "alone_ok", "alone_cost", "lower", "upper_plan"):
+            assert np.array_equal(getattr(bounds, name), getattr(fresh, name)), name
+        assert bounds.upper == fresh.upper
 
 
 # ------------------------------------------------------------------------------------------ demo network
