@@ -98,6 +98,7 @@ def figures(result: BatchResult) -> dict[str, Any]:
             "constraints": m.constraints,
             "shared_stock_rows": m.shared_stock_rows,
             "capacity_rows": m.capacity_rows,
+            "valid_rows": m.valid_rows,
         }
 
     def saving(name: str) -> float | None:
@@ -356,7 +357,7 @@ def report(out: dict[str, Any]) -> None:
                     f"    model: {m['orders']:,} orders ({m['fixed_orders']:,} more kept their proven sequential "
                     f"plan), {m['candidates_per_order']} candidates per order, {m['variables']:,} variables, "
                     f"{m['constraints']:,} rows ({m['shared_stock_rows']:,} shared stock, {m['capacity_rows']} "
-                    "capacity)"
+                    f"capacity, {m.get('valid_rows', 0):,} valid inequalities)"
                 )
             print(f"    {'':<28}{'cost':>14}{'ship/order':>12}{'extra':>8}{'units':>8}{'short':>7}{'time s':>8}")
             rows = [("joint", j)] + [(f"sequential {k}", v) for k, v in f["sequential"].items()]

@@ -47,7 +47,8 @@ One pure entry point, shared by the service (RouteOrders), the CLI, the simulati
         .shipments_per_order (per shipped order)
     SequentialRouting (frozen): policy, results (one per order), totals, time_s
     BatchModelStats (frozen): orders (in the model), candidates ((order, location) pairs), variables,
-        integer_variables, constraints, shared_stock_rows, capacity_rows, competing_orders, fixed_orders
+        integer_variables, constraints, shared_stock_rows, capacity_rows, competing_orders, fixed_orders,
+        valid_rows (the valid inequalities among the constraints)
 
 Each order's RoutingResult means what a single order's does (router.solve): shipments with lines, dates
 and cost breakdown, unfulfilled lines with their reason, INFEASIBLE with no shipments when an order that
