@@ -121,14 +121,19 @@ def _gap(cost: int, bound: float | None) -> float | None:
     return round((cost - bound) / cost, 6) if bound is not None and cost else None
 
 
-FORMULATIONS = {"plain": (), "shipment_count": ("shipment_count",), "both": ("flow_cover", "shipment_count")}
+FORMULATIONS = {
+    "plain": (),
+    "shipment counts": ("shipment_count",),
+    "and flow covers": ("shipment_count", "flow_cover"),
+    "and lifted counts (as solved)": ("shipment_count", "flow_cover", "lifted_count"),
+}
 
 
 def alone_lp_gap(store: StockStore, orders: list[Order], seed: int) -> dict[str, Any]:
     """The LP relaxation's own gap on these orders each alone (no stock shared, so no batch effect): the
     joint model's per-order part (router.batch's private builder) relaxed, against its optimum, without the
-    valid inequalities ("plain"), with the shipment counts, and with both families (as solve_batch uses
-    it). However good the batch plan, its gap to the LP relaxation cannot be expected below this."""
+    valid inequalities ("plain") and adding each family in turn (the last as solve_batch uses it).
+    However good the batch plan, its gap to the LP relaxation cannot be expected below this."""
     from router import CostModel, solve
     from router import batch as B
     from router._mip import solve_model
@@ -413,7 +418,7 @@ def report(out: dict[str, Any]) -> None:
                 f"({row['variables']:,} variables)"
             )
         alone = net.get("lp_gap_orders_alone")
-        if alone and alone["gap"]["both"] is not None:
+        if alone and all(gap is not None for gap in alone["gap"].values()):
             gaps = ", ".join(f"{name} {gap:.2%}" for name, gap in alone["gap"].items())
             print(f"  the LP relaxation's own gap on {alone['orders']} orders each alone (nothing shared): {gaps}")
 

@@ -76,6 +76,8 @@ the LP relaxation (its `lp_bound`, and HiGHS's root) is tighter; the plans are t
         per cell c that cannot ship its line alone (flow cover: the rest comes from locations that open)
     sum_k y[o,k] + f (sum_j m[o,j]) >= f                                          per order
         where f (2 or 3) is the fewest of its candidate locations that can ship it (no single one, no pair)
+    sum over l != k of y[o,l] + f_k y[o,k] + f_k (sum_j m[o,j]) >= f_k            per (o, k), f_k > f
+        where f_k is that fewest without k; and y[o,k] + sum_j m[o,j] >= 1 where the others cannot ship it
     (all-or-nothing orders: r w and f w in place of the m terms)
 M is more than any one order's whole plan costs: each order ships the most units it can (given what the
 others take) before it looks at cost, as a single order does, and no unit is given up to save less than
@@ -148,10 +150,11 @@ WINDOW = 800  # most competing orders in one model (measured: see README)
 COMPARED_POLICIES = ("optimal", "nearest", "fewest_shipments")
 READ_ATTEMPTS = 3
 UNLIMITED = np.iinfo(np.int64).max // 4
-# valid inequalities added to the joint model (they cut off fractional plans only; see _add_cover_rows and
-# _fewest_shipments): the LP relaxation of 300 orders each alone is 0.45-0.66% below their optimum with
-# them, 1.1-1.5% without (benchmarks/bench_batch.py, README "Batch routing measured")
-VALID_ROWS = ("flow_cover", "shipment_count")
+# valid inequalities added to the joint model (they cut off fractional plans only; see _add_cover_rows,
+# _fewest_shipments and _add_lifted_counts): the LP relaxation of 300 orders each alone is 0.43-0.66%
+# below their optimum with them, 1.1-1.5% without (benchmarks/bench_batch.py, README "Batch routing
+# measured")
+VALID_ROWS = ("flow_cover", "shipment_count", "lifted_count")
 _LOG = False  # HiGHS's log on stdout (set by hand when investigating)
 
 
@@ -755,12 +758,14 @@ def _build_joint(
             c_lo, c_hi = starts[i], ends[i]
             grid[y_of_cell[c_lo:c_hi] - lo, cells.line[c_lo:c_hi]] = cells.cap[c_lo:c_hi]
             fewest = _fewest_shipments(grid[:, lines], want.astype(np.int64))
+            sv = short_var[-1]
             if fewest >= 2:
                 count = b.add_rows(float(fewest), math.inf)
-                sv = short_var[-1]
                 b.add_coefficients(np.repeat(count, hi - lo + sv.shape[0]), np.r_[y_var[lo:hi], sv],
                                    np.r_[np.ones(hi - lo), np.full(sv.shape[0], float(fewest))])  # fmt: skip
                 valid += 1
+            if "lifted_count" in inequalities and fewest >= 1:
+                valid += _add_lifted_counts(b, grid[:, lines], want.astype(np.int64), fewest, y_var[lo:hi], sv)
     keys = np.concatenate(demand_key) if demand_key else np.zeros(0, np.int64)
     drows = np.concatenate(demand_row) if demand_row else np.zeros(0, np.int64)
     cell_key = cells.order * _LINE_SPAN + cells.line
@@ -830,6 +835,35 @@ def _fewest_shipments(cap: I64, want: I64) -> int:
     if (cap[:, None, :] + cap[None, :, :] >= want[None, None, :]).all(axis=2).any():
         return 2
     return 3
+
+
+def _add_lifted_counts(b: ModelBuilder, cap: I64, want: I64, fewest: int, y: I64, short: I64) -> int:
+    """Shipment counts per location k: without k, at least f_k of the others must open (f_k: the fewest
+    of them that can ship the order, 1-3), so  sum over l != k of y_l + f_k y_k + f_k (shortfall) >= f_k;
+    where the others cannot ship it at all, k must open: y_k + shortfall >= 1. Added where f_k exceeds
+    the order's own fewest (elsewhere the plain count is as strong). The rows added."""
+    n = cap.shape[0]
+    total = cap.sum(axis=0)
+    without = (total[None, :] - cap >= want[None, :]).all(axis=1)  # the others can ship it all
+    single = (cap >= want[None, :]).all(axis=1)
+    pair = np.asarray((cap[:, None, :] + cap[None, :, :] >= want[None, None, :]).all(axis=2))
+    np.fill_diagonal(pair, False)
+    pairs_without = int(pair.sum()) // 2 - pair.sum(axis=1)
+    f = np.where(int(single.sum()) - single > 0, 1, np.where(pairs_without > 0, 2, 3))
+    added = 0
+    for k in np.flatnonzero(~without).tolist():
+        row = b.add_rows(1.0, math.inf)
+        b.add_coefficients(np.repeat(row, 1 + short.shape[0]), np.r_[y[k], short], 1.0)
+        added += 1
+    for k in np.flatnonzero(without & (f > fewest)).tolist():
+        fk = float(f[k])
+        row = b.add_rows(fk, math.inf)
+        coef = np.ones(n)
+        coef[k] = fk
+        coefs = np.r_[coef, np.full(short.shape[0], fk)]
+        b.add_coefficients(np.repeat(row, n + short.shape[0]), np.r_[y, short], coefs)
+        added += 1
+    return added
 
 
 def _add_cover_rows(b: ModelBuilder, key: I64, cap: I64, want: I64, y: I64, short: I64, whole: BOOL) -> int:

@@ -344,14 +344,15 @@ def test_flow_cover_and_shipment_count_rows_make_the_lp_bound_the_optimum() -> N
     """Two A and one B from Boston; DC-EAST has one A and the B, ST-NYC has the A. Every plan ships from
     both (2,805: DC-EAST 750 + 2 x 35, ST-NYC 1,370 + 115 + 500). The plain LP relaxation opens DC-EAST
     and half of ST-NYC for the second A (its cap is 2): 1,870. The flow cover row (the A from DC-EAST is
-    1 short of 2: ST-NYC must open) and the shipment count (no single location ships it all) close it."""
+    1 short of 2: ST-NYC must open) and the shipment counts (no single location ships it all) close it."""
     store = boston({("A", "DC-EAST"): 1, ("B", "DC-EAST"): 5, ("A", "ST-NYC"): 10})
     orders = [order(("A", 2), ("B", 1), allow_partial=True)]
     result = solve_batch(store, orders, time_limit_s=5, lp_relaxation=True)
     assert result.totals.cost == 750 + 2 * 35 + 1370 + 115 + 500
     assert result.lp_bound == pytest.approx(result.totals.cost)
     tight, plain = _models(store, orders)
-    assert tight.constraints == plain.constraints + 2
+    # one flow cover, one count, and each location essential (the other alone cannot ship the order)
+    assert tight.constraints == plain.constraints + 4
     assert _optimum(plain, relax=True) == pytest.approx(1870)
     assert _optimum(tight, relax=True) == pytest.approx(2805)
     assert _optimum(plain, relax=False) == _optimum(tight, relax=False) == pytest.approx(2805)
@@ -369,6 +370,15 @@ def test_valid_rows_keep_every_plan_and_only_tighten_the_lp(case: Case) -> None:
     best = _optimum(tight, relax=False)
     assert best == pytest.approx(_optimum(plain, relax=False), abs=1e-6)
     assert _optimum(plain, relax=True) - 1e-6 <= _optimum(tight, relax=True) <= best + 1e-6
+
+
+def test_valid_rows_keep_the_optimum_of_demo_orders(demo_store: StockStore) -> None:
+    """Orders of the demo network, with their many candidate locations and lines: solved exactly, the same
+    optimum with and without the valid inequalities; the LP relaxation with them tighter, and below it."""
+    tight, plain = _models(demo_store, demo_orders(demo_store, 200, seed=9))
+    best = _optimum(tight, relax=False)
+    assert best == pytest.approx(_optimum(plain, relax=False), abs=1e-6)
+    assert _optimum(plain, relax=True) + 1.0 < _optimum(tight, relax=True) <= best + 1e-6
 
 
 def test_solve_with_bounds_is_solve_and_its_bounds_are_the_orders_alone(demo_store: StockStore) -> None:
