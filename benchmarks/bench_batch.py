@@ -5,6 +5,7 @@
     python benchmarks/bench_batch.py --large              # and batches of 10,000 orders (minutes)
     python benchmarks/bench_batch.py --networks medium --orders 1000 --json out.json
     python benchmarks/bench_batch.py --quick --compare-solvers 1000   # HiGHS vs CP-SAT on one joint model
+    python benchmarks/bench_batch.py --scarce 400         # and 400 orders competing for little stock and capacity
 
 Protocol, per network and batch size, in one process:
 1. Network: omniroute.networkgen.generate_network(size, seed) and StockStore.from_snapshot; default cost
