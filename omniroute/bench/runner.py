@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -124,6 +125,8 @@ def run_bench(options: BenchOptions, *, command: str = "omniroute bench", report
         done += weight
         gc.collect()  # one suite's garbage is not collected inside the next one's timings
     report("done", 1.0)
+    if hasattr(os, "getloadavg"):  # and after it: a busy machine at either end explains noisy wall figures
+        machine["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     options_json: dict[str, Any] = {
         "size": options.size,
         "seed": options.seed,
