@@ -30,6 +30,7 @@ COUNTERS = (
     "routing_errors",
     "event_errors",
     "ledger_consistent",
+    "units_routed_past_promise",
 )
 
 # what each metric means, for the report and the README (same words)
@@ -43,6 +44,7 @@ METRIC_DOC: dict[str, str] = {
     "cost_per_order": "shipping and handling cost per shipped order, dollars",
     "distance_per_unit_km": "km from the shipping location to the shopper (or store), per unit",
     "on_time_rate": "share of shipped orders delivered by the promised date",
+    "units_routed_past_promise": "units no location could deliver by the promise, shipped late instead",
     "store_stockouts_online": "times an online order took a store's available stock of a SKU to 0",
     "walk_in_stockouts": "walk-in shoppers who found fewer units than they wanted",
     "walk_in_stockouts_online": "of those, shoppers short of units that online orders had taken there",

@@ -39,7 +39,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import IntEnum
 
@@ -54,6 +54,7 @@ from availability.store import StockStore
 from omniroute.capacity import MemoryCapacityBook
 from omniroute.routing import OrderRouter
 from router import CostBreakdown, CostModel, Destination, Order, OrderLine, RoutingOptions, RoutingResult
+from router.model import UnfulfilledLine, UnfulfilledReason
 from router.reroute import Rejection, RejectReason
 
 from .demand import DAY_MS, HOUR_MS, MINUTE_MS, Cart, Demand
@@ -206,6 +207,7 @@ class PolicySimulation:
             (
                 "carts", "carts_abandoned", "carts_expired", "carts_lost", "oversell_attempts", "oversold_units",
                 "hold_conflicts", "routing_errors", "event_errors", "walk_in_units_wanted", "walk_in_units_sold",
+                "units_routed_past_promise",
             ),
             0,
         )  # fmt: skip
@@ -354,9 +356,10 @@ class PolicySimulation:
             max_shipments=self.scenario.run.max_shipments, allow_partial=True, allow_backorder=cart.allow_backorder
         )
         order = None
-        if order_lines:
-            order = Order(cart.order_id, cart.channel, order_lines, dest, cart.method, None, placed, options)
         promised = date.fromordinal(placed.date().toordinal() + self.scenario.promise.days(cart.method))
+        if order_lines:
+            deliver_by = promised if self.scenario.promise.route_to_promise else None
+            order = Order(cart.order_id, cart.channel, order_lines, dest, cart.method, deliver_by, placed, options)
         self.states[cart.order_id] = _OrderState(cart, order, lines, promised)
         self._push(cart.checkout_at_ms, Kind.CHECKOUT, cart.order_id)
 
@@ -412,8 +415,45 @@ class PolicySimulation:
         self.counters["hold_conflicts"] += out.hold.reroutes
         if not out.hold.held:
             self._release_quietly(rid)  # the plan ships nothing: the cart's holds go back
-        self._take_plan(st, out.result, rid if out.hold.held else "", first=True)
+        result = out.result
+        late = [] if st.order.deliver_by is None else [
+            u for u in result.unfulfilled if u.reason is UnfulfilledReason.DELIVER_BY
+        ]  # fmt: skip (same day out of range says DELIVER_BY too: no promise to drop then)
+        if late:
+            # the plan released the cart's holds on these units; they are shipped late below, not lost
+            result = replace(result, unfulfilled=tuple(u for u in result.unfulfilled if u not in late))
+        self._take_plan(st, result, rid if out.hold.held else "", first=True)
+        if late:
+            self._ship_late(st, late)
         self._finish_if_done(st)
+
+    def _ship_late(self, st: _OrderState, late: list[UnfulfilledLine]) -> None:
+        """Units no location can deliver by the promise: route them again without it (a late parcel
+        beats a cancelled line), under a reservation of their own."""
+        assert st.order is not None
+        self.counters["units_routed_past_promise"] += sum(u.missing for u in late)
+        order = replace(
+            st.order,
+            order_id=f"{st.order.order_id}-late",
+            lines=tuple(OrderLine(u.sku, u.missing) for u in late),
+            deliver_by=None,
+        )
+        t0 = time.perf_counter()
+        try:
+            out = self.router.route(order, policy=self.policy, hold=True, time_limit_s=self.scenario.run.time_limit_s)
+        except OmnirouteError as err:
+            self.counters["routing_errors"] += 1
+            st.error = f"{type(err).__name__}: {err}"
+            for u in late:
+                self._short(st, st.lines[u.sku], u.missing)
+            return
+        finally:
+            st.routing_ms += (time.perf_counter() - t0) * 1000
+        assert out.hold is not None
+        st.hold_conflicts += out.hold.reroutes
+        self.counters["hold_conflicts"] += out.hold.reroutes
+        held = out.hold.reservation.reservation_id if out.hold.held and out.hold.reservation else ""
+        self._take_plan(st, out.result, held, first=False)
 
     def _release_quietly(self, rid: str) -> None:
         try:
@@ -540,7 +580,7 @@ class PolicySimulation:
         assert st.order is not None  # a pick follows a routed order
         try:
             out = self.router.reroute(
-                st.order,
+                replace(st.order, deliver_by=None),  # a second try ships late rather than not at all
                 rejections,
                 reservation_id=rid,
                 operation_id=op,

@@ -105,6 +105,10 @@ class Promise:
     same_day_days: int = 0
     pickup_days: int = 1
     curbside_days: int = 1
+    # Route each order to its promise (the promised day is the order's deliver-by date, which every
+    # policy's candidates respect), shipping late only what no location can deliver in time; off: the
+    # router never sees the promise, as when checkout promises without asking it.
+    route_to_promise: bool = True
 
     def days(self, method: DeliveryMethod) -> int:
         days: int = getattr(self, f"{method.value}_days")
@@ -329,5 +333,5 @@ def _replenishment(body: Mapping[str, Any], source: str) -> Replenishment:
 def _promise(body: Mapping[str, Any], source: str) -> Promise:
     r = _Reader(body, source, "promise")
     d = Promise()
-    days = {key: r.integer(key, getattr(d, key), 0, 60) for key in Promise.__slots__}
-    return Promise(**days)
+    days = {key: r.integer(key, getattr(d, key), 0, 60) for key in Promise.__slots__ if key.endswith("_days")}
+    return Promise(**days, route_to_promise=r.flag("route_to_promise", d.route_to_promise))
