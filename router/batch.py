@@ -96,7 +96,8 @@ What goes into the solver: an order that competes with no other for anything kee
 plan (it is optimal for it in the joint model too: see _solve_jointly); the competing orders go into one
 model, or, beyond WINDOW of them, into windows of at most WINDOW solved one after the other with the
 others fixed (fix-and-optimise; each window keeps or improves the plan; the bound is then the LP
-relaxation's, when asked for).
+relaxation's, valid inequalities included, when asked for); then, in what that pass left of the time
+limit, a second pass over windows whose boundaries are moved by half a window.
 
 Hint and time-out: HiGHS starts from the sequential optimal plan. At the time limit the best plan found is
 answered (FEASIBLE, timed_out). If the solver has no plan, or its plan is dearer or ships fewer units
@@ -147,6 +148,10 @@ MAX_BATCH_ORDERS = 50_000
 DEFAULT_RELATIVE_GAP = 1e-3  # the solver stops within 0.1% of its bound (measured: 1e-4 takes twice as long)
 EXTRA_CANDIDATES = 1  # per contested line, its cheapest other locations (measured: see README)
 WINDOW = 800  # most competing orders in one model (measured: see README)
+# with windows, passes over shifted windows after the first, in what the first left of the time limit
+# (measured: README "Batch routing measured"), each window started only with MIN_WINDOW_S for it
+IMPROVEMENT_PASSES = 1
+MIN_WINDOW_S = 1.0
 COMPARED_POLICIES = ("optimal", "nearest", "fewest_shipments")
 READ_ATTEMPTS = 3
 UNLIMITED = np.iinfo(np.int64).max // 4
@@ -1102,7 +1107,8 @@ def _solve_jointly(
     When more than WINDOW orders compete, they are optimised in windows of at most WINDOW orders that
     share locations (grouped by the location of their largest shipment), one after the other, each with
     the others' plans fixed (fix-and-optimise): every window keeps or improves the plan, but there is no
-    joint bound then (ask for the LP relaxation's)."""
+    joint bound then (ask for the LP relaxation's). What the pass leaves of the time limit goes to a second
+    pass over shifted windows (IMPROVEMENT_PASSES), when it leaves at least MIN_WINDOW_S a window."""
     seq = hint.routing.results
     members = []
     for o, p in enumerate(problems):
@@ -1147,45 +1153,58 @@ def _solve_jointly(
     total = _Takes(shared)
     for o in members:
         total.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o])
-    for w, window in enumerate(windows):
-        outside = total.copy()
-        for o in window:
-            outside.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o], -1)
-        left = _left_for(shared, outside)
-        # the valid inequalities only where the solver's bound is used (measured: with them the 10,000-order
-        # windows, each a short time-bound step whose bound is discarded, improved the plan less)
-        joint = _build_joint(problems, left, rows, window, plans, len(competing), len(fixed),
-                             inequalities=VALID_ROWS if len(windows) == 1 else ())  # fmt: skip
-        share = max(0.05, (deadline - time.perf_counter()) / (len(windows) - w))
-        solution = solve_model(joint.model, time_limit_s=share, seed=seed, relative_gap=relative_gap, log=_LOG)
-        values, solver_plan, message = _choose(joint, solution)
-        if message:
-            messages.append(message)
-        statuses.append(solution.status)
-        timed_out |= solution.timed_out
-        solve_time += solution.time_s
-        proven = proven and solution.optimal and solver_plan
-        stats = joint.stats if stats is None else _merged(stats, joint.stats)
-        new = _plans_from(joint, problems, values)
-        for o, x in new.items():
-            total.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o], -1)
-            total.add(problems[o], shared.pair_of[o], shared.view_of[o], x)
-        plans.update(new)
-        if len(windows) == 1:
-            # a bound on the cost of plans where no order ships fewer units (see the module docstring)
-            extra_m = float(joint.short_cost @ values) - joint.hint_short_cost
-            if solution.bound is None or solution.bound - extra_m < 0:
-                bound = None
-                messages.append("the solver proved no useful bound")
+    passes = 0
+    steps = windows
+    while steps:
+        passes += 1
+        for w, window in enumerate(steps):
+            outside = total.copy()
+            for o in window:
+                outside.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o], -1)
+            left = _left_for(shared, outside)
+            # the valid inequalities only where the solver's bound is used (measured: with them the
+            # 10,000-order windows, each a short time-bound step whose bound is discarded, improved the plan less)
+            joint = _build_joint(problems, left, rows, window, plans, len(competing), len(fixed),
+                                 inequalities=VALID_ROWS if len(windows) == 1 else ())  # fmt: skip
+            share = max(0.05, (deadline - time.perf_counter()) / (len(steps) - w))
+            solution = solve_model(joint.model, time_limit_s=share, seed=seed, relative_gap=relative_gap, log=_LOG)
+            values, solver_plan, message = _choose(joint, solution)
+            if message:
+                messages.append(message)
+            statuses.append(solution.status)
+            timed_out |= solution.timed_out
+            solve_time += solution.time_s
+            proven = proven and solution.optimal and solver_plan
+            if passes == 1:
+                stats = joint.stats if stats is None else _merged(stats, joint.stats)
+            new = _plans_from(joint, problems, values)
+            for o, x in new.items():
+                total.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o], -1)
+                total.add(problems[o], shared.pair_of[o], shared.view_of[o], x)
+            plans.update(new)
+            if len(windows) == 1:
+                # a bound on the cost of plans where no order ships fewer units (see the module docstring)
+                extra_m = float(joint.short_cost @ values) - joint.hint_short_cost
+                if solution.bound is None or solution.bound - extra_m < 0:
+                    bound = None
+                    messages.append("the solver proved no useful bound")
+                else:
+                    bound = fixed_cost + solution.bound - extra_m
             else:
-                bound = fixed_cost + solution.bound - extra_m
-        else:
-            bound = None
+                bound = None
+        steps = []
+        if len(windows) > 1 and passes <= IMPROVEMENT_PASSES:
+            # what the first pass left of the time limit: windows straddling the first pass's boundaries,
+            # regrouped on the new plans (each keeps or improves the plan)
+            steps = _windows(problems, in_model, plans, shifted=True)
+            if deadline - time.perf_counter() < MIN_WINDOW_S * len(steps):
+                steps = []
     if len(windows) > 1:
         proven = False
         messages.append(
             f"{len(in_model)} competing orders optimised in {len(windows)} windows of at most {WINDOW}, each with "
-            "the others fixed; " + ("bound: the LP relaxation's" if lp else "no joint bound (lp_relaxation gives one)")
+            f"the others fixed ({passes} pass{'es' if passes > 1 else ''}); "
+            + ("bound: the LP relaxation's" if lp else "no joint bound (lp_relaxation gives one)")
         )
     if lp and members:
         # the LP relaxation of the joint model over every order that can ship, for the record; with windows
@@ -1268,9 +1287,13 @@ def _missing(
     return sum(int(problems[o].fulfillable().sum() - plans[o].sum()) for o in members)  # few calls: uncached
 
 
-def _windows(problems: Sequence[RoutingProblem], orders: Sequence[int], plans: Mapping[int, I64]) -> list[list[int]]:
+def _windows(
+    problems: Sequence[RoutingProblem], orders: Sequence[int], plans: Mapping[int, I64], *, shifted: bool = False
+) -> list[list[int]]:
     """The competing orders in windows of at most WINDOW, grouped by the network location of their
-    largest shipment (orders that share locations compete most), each window in batch order."""
+    largest shipment (orders that share locations compete most), each window in batch order. `shifted`:
+    the boundaries moved by half a window (one more window, the first and last half as large), so that
+    orders on either side of a boundary meet in one window."""
     if len(orders) <= WINDOW:
         return [list(orders)] if orders else []
     home = []
@@ -1281,7 +1304,10 @@ def _windows(problems: Sequence[RoutingProblem], orders: Sequence[int], plans: M
     by_home = [orders[i] for i in np.lexsort((np.asarray(orders), np.asarray(home))).tolist()]
     n = -(-len(by_home) // WINDOW)
     size = -(-len(by_home) // n)
-    return [sorted(by_home[i : i + size]) for i in range(0, len(by_home), size)]
+    cuts = list(range(size // 2 if shifted else 0, len(by_home), size))
+    if shifted:
+        cuts = [0, *cuts]
+    return [sorted(by_home[a:b]) for a, b in zip(cuts, [*cuts[1:], len(by_home)], strict=True) if b > a]
 
 
 def _left_for(shared: _Shared, outside: _Takes) -> _Shared:

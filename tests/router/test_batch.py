@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -379,6 +380,43 @@ def test_valid_rows_keep_the_optimum_of_demo_orders(demo_store: StockStore) -> N
     best = _optimum(tight, relax=False)
     assert best == pytest.approx(_optimum(plain, relax=False), abs=1e-6)
     assert _optimum(plain, relax=True) + 1.0 < _optimum(tight, relax=True) <= best + 1e-6
+
+
+def test_windowed_batch_bound_is_the_tightened_lp_below_the_plan(
+    demo_store: StockStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows forced small (WINDOW 12) on 60 demo orders with little capacity left, so that most of them
+    compete: the batch's bound is then the LP relaxation's, solved with the valid inequalities, so at
+    least the plain LP relaxation over the same orders and plans (and above it here), and at most the plan's
+    cost; the second pass's windows straddle the first pass's and hold the same orders."""
+    orders = demo_orders(demo_store, 60, seed=4)
+    capacity = {loc.id: 3 for loc in demo_store.network.locations}
+    plain: list[float | None] = []
+    passes: list[list[list[int]]] = []
+    relaxation_bound, windows = B._relaxation_bound, B._windows
+
+    def relaxation_bound_too_without(*args: Any, **kwargs: Any) -> float | None:
+        plain.append(relaxation_bound(*args, **{**kwargs, "inequalities": ()}))
+        return relaxation_bound(*args, **kwargs)
+
+    def recorded_windows(*args: Any, **kwargs: Any) -> list[list[int]]:
+        passes.append(windows(*args, **kwargs))
+        return passes[-1]
+
+    monkeypatch.setattr(B, "WINDOW", 12)
+    monkeypatch.setattr(B, "_relaxation_bound", relaxation_bound_too_without)
+    monkeypatch.setattr(B, "_windows", recorded_windows)
+    result = solve_batch(demo_store, orders, capacity_left=capacity, time_limit_s=30, seed=1, lp_relaxation=True)
+    check_batch(demo_store, orders, result, capacity)
+    check_never_worse_than_sequential(result)
+    assert "windows of at most 12" in result.message and "(2 passes)" in result.message
+    assert result.bound is not None and result.bound == result.lp_bound
+    assert len(plain) == 1 and plain[0] is not None
+    assert plain[0] + 1.0 < result.bound <= result.totals.cost + 1e-6
+    first, second = passes
+    assert len(first) > 2 and all(len(w) <= 12 for w in first)
+    assert sorted(o for w in first for o in w) == sorted(o for w in second for o in w)
+    assert len(second) == len(first) + 1 and not any(w in first for w in second)
 
 
 def test_solve_with_bounds_is_solve_and_its_bounds_are_the_orders_alone(demo_store: StockStore) -> None:
