@@ -76,7 +76,7 @@ from availability.reservations import HoldLine, ReserveRequest  # noqa: E402
 from benchmarks.bench_engine import machine  # noqa: E402
 from omniroute import client as oc  # noqa: E402
 from omniroute.networkgen import generate_network  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from omniroute.redis_server import RedisServer  # noqa: E402
 
 CHANNEL = "web"
 TEN = 10

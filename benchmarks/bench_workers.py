@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from omniroute.client import Client  # noqa: E402
-from tests.support.redis_server import RedisServer, free_port  # noqa: E402
+from omniroute.redis_server import RedisServer, free_port  # noqa: E402
 
 
 def _client(target: str, skus: list[str], per_call: int, seconds: float, out: mp.Queue) -> None:  # type: ignore[type-arg]

@@ -18,7 +18,7 @@ from availability import StockStore
 from availability import _kernels as K
 from availability.model import Snapshot
 from benchmarks import synth
-from tests.support.redis_server import RedisServer
+from omniroute.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

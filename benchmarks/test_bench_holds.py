@@ -23,7 +23,7 @@ from availability.ledger.redis import RedisLedger
 from availability.model import Snapshot
 from benchmarks.bench_holds import Place, Requests, pick_places
 from omniroute.networkgen import generate_network
-from tests.support.redis_server import RedisServer
+from omniroute.redis_server import RedisServer
 
 
 @pytest.fixture(scope="module")

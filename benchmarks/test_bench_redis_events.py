@@ -23,7 +23,7 @@ from availability.ledger.redis import RedisLedger
 from availability.model import EventOutcome, StockEvent
 from omniroute.bench.workload import stock_event_batches
 from omniroute.networkgen import generate_network
-from tests.support.redis_server import RedisServer
+from omniroute.redis_server import RedisServer
 
 
 def pedantic(benchmark: BenchmarkFixture) -> Callable[..., Any]:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from availability import _kernels
+from omniroute.redis_server import RedisServer
 from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import RedisServer
 
 # Deadlines off: the first example of a test may pay for loading compiled kernels from numba's cache.
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])

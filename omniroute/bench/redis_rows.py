@@ -6,17 +6,11 @@ persistence: this measures the ledger, not the disk). Never a server the user ru
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
-from pathlib import Path
-from types import TracebackType
-
-import redis
 
 from availability.ledger.redis import RedisLedger
 
+from ..redis_server import RedisServer
 from .budget import EVENT_BATCH, Budget, percentiles
 from .inprocess import hold_cycles
 from .network import BenchNetwork
@@ -25,69 +19,6 @@ from .results import Goal, Row
 from .workload import Place, stock_event_batches
 
 NOT_INSTALLED = "skipped: redis-server not installed"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ThrowawayRedis:
-    """`with ThrowawayRedis() as url:` a redis-server of its own, stopped and its directory removed on
-    exit. `ThrowawayRedis.available()` says whether redis-server is installed."""
-
-    def __init__(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise RuntimeError("redis-server is not installed")
-        self.exe = exe
-        self.port = _free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="omniroute-bench-redis-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.version = ""
-
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("redis-server") is not None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def __enter__(self) -> str:
-        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
-                "--appendonly", "no", "--logfile", str(self.dir / "redis.log")]  # fmt: skip
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    self.version = str(client.info("server").get("redis_version", ""))
-                    return self.url
-                except redis.ConnectionError:
-                    if self.proc.poll() is not None or time.monotonic() > deadline:
-                        log = self.dir / "redis.log"
-                        text = log.read_text() if log.exists() else ""
-                        self.__exit__(None, None, None)
-                        raise RuntimeError(f"redis-server on port {self.port} did not start:\n{text}") from None
-                    time.sleep(0.02)
-        finally:
-            client.close()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def skipped_rows(why: str) -> list[Row]:
@@ -101,16 +32,18 @@ def skipped_rows(why: str) -> list[Row]:
 
 
 def redis_rows(net: BenchNetwork, places: list[Place], budget: Budget, report: Report) -> list[Row]:
-    if not ThrowawayRedis.available():
+    if shutil.which("redis-server") is None:
         return skipped_rows(NOT_INSTALLED)
-    server = ThrowawayRedis()
-    with server as url:
+    server = RedisServer().start()  # no persistence: this measures the ledger, not the disk
+    try:
         report("Redis ledger: writing the network", 0.0)
-        ledger = RedisLedger(url, prefix="bench", partitions=1, snapshot=net.snapshot)
+        ledger = RedisLedger(server.url, prefix="bench", partitions=1, snapshot=net.snapshot)
         try:
-            return _measure(ledger, url, server.version, net, places, budget, report)
+            return _measure(ledger, server.url, server.version, net, places, budget, report)
         finally:
             ledger.close()
+    finally:
+        server.cleanup()
 
 
 def _noop_round_trips(ledger: RedisLedger, n: int) -> list[float]:

@@ -14,9 +14,9 @@ import pytest
 
 from availability import AtpConfig, Snapshot, StockStore
 from availability.ledger import Ledger, MemoryLedger
+from omniroute.redis_server import RedisServer
 from tests.scenarios import FakeClock, full_state
 from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import RedisServer
 
 BACKENDS = ("memory", "redis", "redis-p4", "redis-cluster")
 PARTITIONS = {"redis": 1, "redis-p4": 4, "redis-cluster": 6}

@@ -26,8 +26,8 @@ from omniroute.capacity import (
     reconcile,
     settle,
 )
+from omniroute.redis_server import RedisServer
 from tests.omniroute.fixtures import tiny_network
-from tests.support.redis_server import RedisServer
 
 DAY = 20_459  # 2026-01-06
 _prefixes = itertools.count()

@@ -21,9 +21,9 @@ from availability.model import StockEvent as EngineEvent
 from omniroute.client import Client, HoldLine, Order, ServiceError, StockEvent
 from omniroute.config import ConfigError, ServerConfig
 from omniroute.metrics import LATENCY_BUCKETS
+from omniroute.redis_server import RedisServer
 from omniroute.status import service_of
 from omniroute.v1 import availability_pb2, diagnostics_pb2, diagnostics_pb2_grpc
-from tests.support.redis_server import RedisServer
 
 from .fixtures import BOSTON, ServerThread, now_ms, with_config
 

@@ -33,8 +33,8 @@ from availability import EventType, InsufficientStock, StockEvent
 from availability.ledger.redis import RedisLedger
 from availability.reservations import HoldLine, ReserveRequest
 from omniroute.networkgen import generate_network
+from omniroute.redis_server import RedisServer
 from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import RedisServer
 
 BATCH = 5_000
 

@@ -23,7 +23,7 @@ import redis
 from availability import EventType, StockEvent
 from availability.ledger.redis import RedisLedger
 from omniroute.networkgen import generate_network
-from tests.support.redis_server import RedisServer
+from omniroute.redis_server import RedisServer
 
 BATCH = 5_000
 

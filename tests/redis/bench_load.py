@@ -17,7 +17,7 @@ import redis
 
 from availability.ledger.redis import RedisLedger, load_into_redis
 from omniroute.networkgen import generate_network
-from tests.support.redis_server import RedisServer
+from omniroute.redis_server import RedisServer
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ import redis
 
 from availability import AtpConfig, Snapshot
 from availability.ledger.redis import RedisLedger
+from omniroute.redis_server import RedisServer
 from tests.scenarios import FakeClock
-from tests.support.redis_server import RedisServer
 
 _prefixes = itertools.count()
 

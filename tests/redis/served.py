@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 
 from omniroute.client import Client
-from tests.support.redis_server import free_port
+from omniroute.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -42,13 +42,13 @@ from availability.reservations import HoldLine, ReserveRequest
 from omniroute.cli import main
 from omniroute.client import Client
 from omniroute.client import StockEvent as ClientStockEvent
+from omniroute.redis_server import free_port
 from tests.contract.conftest import observable
 from tests.omniroute.fixtures import now_ms
 from tests.redis.conftest import Replicas, eventually
 from tests.redis.test_holds import grid_snapshot, held_in_arrays, network_atp
 from tests.scenarios import T0, FakeClock
 from tests.support.redis_cluster import RedisCluster
-from tests.support.redis_server import free_port
 
 P = 6
 ZERO_SAFETY = AtpConfig(default_safety=(0, 0, 0, 0))

@@ -10,10 +10,10 @@ import redis
 from availability import AllocationRow, EventOutcome, EventType, Method, Scope, StockEvent, Unavailable
 from availability.ledger import SafetyStockEntry
 from availability.ledger.redis import load_into_redis
+from omniroute.redis_server import RedisServer
 from tests.contract.conftest import observable
 from tests.redis.conftest import Replicas, eventually
 from tests.scenarios import T0, Stock, everyday_stock, north_east_groups, north_east_locations, snapshot_of
-from tests.support.redis_server import RedisServer
 
 
 def ev(eid: str, sku: str = "TEE", qty: int = 1, at: int = 0) -> StockEvent:

@@ -34,10 +34,10 @@ from availability.ingest import load_snapshot
 from availability.ledger.redis import load_into_redis
 from availability.ledger.redis_keys import partition_of
 from omniroute.client import Client, HoldLine, ServiceError, StockEvent
+from omniroute.redis_server import RedisServer
 from tests.omniroute.fixtures import now_ms
 from tests.redis.conftest import eventually
 from tests.redis.served import ROOT, Served
-from tests.support.redis_server import RedisServer
 
 SAMPLE = ROOT / "examples" / "snapshot"
 PARTITIONS = 2

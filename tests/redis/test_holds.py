@@ -25,11 +25,11 @@ from availability.reservations import HoldLine, ReservationStatus, ReserveReques
 from omniroute.client import Client
 from omniroute.client import HoldLine as ClientHoldLine
 from omniroute.config import ServerConfig
+from omniroute.redis_server import RedisServer
 from omniroute.server import redis_loader
 from tests.omniroute.fixtures import ServerThread, with_config
 from tests.redis.conftest import Replicas, eventually
 from tests.scenarios import Stock, grid_network, snapshot_of
-from tests.support.redis_server import RedisServer
 
 ZERO_SAFETY = AtpConfig(default_safety=(0, 0, 0, 0))
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,10 +18,10 @@ from availability.locations import Scope
 from availability.reservations import HoldLine, ReserveRequest
 from omniroute.client import Allocation, Client, Order
 from omniroute.config import ServerConfig
+from omniroute.redis_server import RedisServer
 from omniroute.server import redis_loader
 from tests.omniroute.fixtures import ServerThread, tiny_network, with_config
 from tests.redis.conftest import eventually
-from tests.support.redis_server import RedisServer
 
 BOSTON = (42.3601, -71.0589)
 PLACED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -18,9 +18,9 @@ from availability.ledger import scripts as scripts_module
 from availability.ledger.redis_replica import as_bytes
 from availability.ledger.scripts import Call
 from availability.reservations import HoldLine, ReserveRequest
+from omniroute.redis_server import RedisServer
 from tests.redis.conftest import Replicas
 from tests.scenarios import T0, Stock, everyday_stock, north_east_groups, north_east_locations, snapshot_of
-from tests.support.redis_server import RedisServer
 
 LUA = Path(scripts_module.__file__).parent / "lua"
 

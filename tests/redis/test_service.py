@@ -15,11 +15,11 @@ from availability.ledger.redis import RedisLedger
 from omniroute.cli import main
 from omniroute.client import Client, StockEvent
 from omniroute.config import ServerConfig
+from omniroute.redis_server import RedisServer
 from omniroute.server import redis_loader
 from tests.contract.conftest import observable
 from tests.omniroute.fixtures import ServerThread, now_ms, with_config
 from tests.redis.conftest import eventually
-from tests.support.redis_server import RedisServer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "snapshot"
 

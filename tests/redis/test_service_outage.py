@@ -19,13 +19,13 @@ from availability.ledger import Ledger
 from availability.model import EventBatchResult
 from availability.model import StockEvent as EngineEvent
 from omniroute.client import Client, SafetyStock, ServiceError, StockEvent
+from omniroute.redis_server import RedisServer
 from omniroute.server import READ_SERVICES, WRITE_SERVICES, redis_loader
 from omniroute.v1 import diagnostics_pb2 as dpb
 from omniroute.v1 import diagnostics_pb2_grpc, inventory_pb2_grpc
 from omniroute.v1 import inventory_pb2 as ipb
 from tests.omniroute.fixtures import ServerThread, now_ms, with_config
 from tests.redis.conftest import eventually
-from tests.support.redis_server import RedisServer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "snapshot"
 SKUS = ["TEE-WHT-M", "TEE-BLK-M", "SKU-NOPE"]

@@ -28,9 +28,9 @@ import pytest
 from availability.ingest import load_snapshot
 from availability.ledger.redis import load_into_redis
 from omniroute.client import Client, HoldLine, StockEvent
+from omniroute.redis_server import RedisServer
 from tests.omniroute.fixtures import now_ms
 from tests.redis.served import ROOT, Served
-from tests.support.redis_server import RedisServer
 
 SAMPLE = ROOT / "examples" / "snapshot"
 SECONDS = float(os.environ.get("OMNIROUTE_SUSTAINED_SECONDS", "30"))

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from omniroute.cli import main
 from omniroute.client import Client
+from omniroute.redis_server import RedisServer, free_port
 from tests.redis.conftest import eventually
-from tests.support.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import time
 
 import redis
 
-from tests.support.redis_server import RedisServer, free_port
+from omniroute.redis_server import RedisServer, free_port
 
 
 class RedisCluster:

@@ -1,6 +1,6 @@
-"""A real, throw-away redis-server on a free port of 127.0.0.1 for the Redis ledger tests.
-
-Never the shared server on 6379, never a fake: each instance gets its own port and data directory.
+"""A real, throw-away redis-server on a free port of 127.0.0.1, for the Redis ledger's tests and for
+`omniroute bench`. Never a server the user runs (such as one on 6379), never a fake: each instance gets
+its own port and data directory.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class RedisServer:
         self.dir = Path(tempfile.mkdtemp(prefix="omniroute-redis-"))
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.version = ""  # the server's, once started
 
     @property
     def url(self) -> str:
@@ -66,11 +67,12 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while True:
             try:
-                client.ping()
+                self.version = str(client.info("server").get("redis_version", ""))
                 break
             except redis.ConnectionError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     log = (self.dir / "redis.log").read_text() if (self.dir / "redis.log").exists() else ""
+                    self.stop()
                     raise RuntimeError(f"redis-server on port {self.port} did not start:\n{log}") from None
                 time.sleep(0.02)
         client.close()
