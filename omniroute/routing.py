@@ -319,7 +319,8 @@ class OrderRouter:
         seed: int = 0,
     ) -> BatchResult:
         """router.batch.solve_batch over this replica's read model: the batch jointly (policy optimal) or in
-        sequence (a baseline), and the sequential comparison. Nothing is held."""
+        sequence (a baseline), and the sequential comparison, within the capacity held plans left. Nothing
+        is held."""
         get_policy(policy)
         table = self.ledger.store.network
         for i, o in enumerate(orders):
@@ -327,8 +328,16 @@ class OrderRouter:
                 _check_references(table, o)
             except InvalidArgument as err:
                 raise InvalidArgument(f"orders[{i}].{err.field}", err.value, err.reason) from None
+        # what held plans took from each location's daily capacity is not the batch's to share
+        use = DayCache(self.capacity) if self.capacity is not None else None
         out = solve_batch(
-            self.ledger.store, orders, cost_model=self.cost_model, time_limit_s=time_limit_s, seed=seed, policy=policy
+            self.ledger.store,
+            orders,
+            cost_model=self.cost_model,
+            capacity_use=use,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            policy=policy,
         )
         if not any(u.backordered for r in out.results for u in r.unfulfilled):
             return out

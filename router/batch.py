@@ -132,7 +132,7 @@ from availability.errors import InvalidArgument
 from availability.store import StockStore
 
 from ._mip import LinearModel, ModelBuilder, Solution, solve_model
-from .candidates import Bounds, RoutingProblem, build_problem, compute_bounds, select_candidates
+from .candidates import Bounds, CapacityUse, RoutingProblem, build_problem, compute_bounds, select_candidates
 from .greedy import plan_cost_greedy
 from .model import Alternative, Block, CandidateStats, Order, RoutingResult, SolveStatus, check_solver_limits
 from .network import DEFAULT_COST_MODEL, CostModel, network_costs
@@ -955,13 +955,17 @@ def _read(
     model: CostModel,
     capacity_left: Mapping[str, int] | None,
     now: datetime | None,
+    capacity_use: CapacityUse | None = None,
 ) -> tuple[list[RoutingProblem], I64, str]:
     """Every order's problem, all read at one sequence of the store when a few attempts allow it (a
     writer between two orders would give them different stock); the protection level per location."""
     for attempt in range(READ_ATTEMPTS):
         note = ""
         table = store.network
-        problems = [build_problem(store, o, cost_model=model, capacity_left=capacity_left, now=now) for o in orders]
+        problems = [
+            build_problem(store, o, cost_model=model, capacity_left=capacity_left, now=now, capacity_use=capacity_use)
+            for o in orders
+        ]
         same_network = all(p.network_ids is table.index.ids for p in problems)
         sequences = {p.sequence for p in problems}
         if same_network and len(sequences) == 1:
@@ -981,6 +985,7 @@ def solve_batch(
     *,
     cost_model: CostModel | None = None,
     capacity_left: Mapping[str, int] | None = None,
+    capacity_use: CapacityUse | None = None,
     now: datetime | None = None,
     time_limit_s: float = DEFAULT_BATCH_TIME_LIMIT_S,
     seed: int = 0,
@@ -991,7 +996,8 @@ def solve_batch(
 ) -> BatchResult:
     """Route a batch of orders with shared stock and capacity (see the module docstring). Pure: reads the
     store, writes nothing; the same store state, orders and seed give the same plan whenever the solver
-    finishes within its time limit."""
+    finishes within its time limit. `capacity_use`: shipments that held plans already took on each
+    location's ship day (the service's capacity book), so the batch shares only what they left."""
     started = time.perf_counter()
     orders = _check(orders, time_limit_s, seed)
     if (
@@ -1002,7 +1008,7 @@ def solve_batch(
         raise InvalidArgument("relative_gap", relative_gap, "must be a number in [0, 1)")
     get_policy(policy)  # a bad name fails before any work
     model_costs = cost_model or DEFAULT_COST_MODEL
-    problems, protection, note = _read(store, orders, model_costs, capacity_left, now)
+    problems, protection, note = _read(store, orders, model_costs, capacity_left, now, capacity_use)
     shared = _share(problems, protection)
     index = {lid: i for i, lid in enumerate(problems[0].network_ids)}
 

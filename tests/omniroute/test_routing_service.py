@@ -620,6 +620,23 @@ def test_held_plans_use_up_daily_capacity_across_calls_and_a_release_gives_it_ba
         srv.stop()
 
 
+def test_a_batch_shares_only_the_capacity_that_held_plans_left() -> None:
+    srv = ServerThread(load=dc_capacity_one()).start()
+    try:
+        with Client(srv.target) as c:
+            no_fence(c)
+            wave = [order(("SKU-1", 1), order_id="w-1")]
+            assert c.route_orders(wave).results[0].shipped() == {("DC-EAST", "SKU-1"): 1}
+            held = c.route_order(order(("SKU-1", 1), order_id="o-1"), hold=True)
+            assert held.result.shipped() == {("DC-EAST", "SKU-1"): 1}
+            # the DC's one shipment of the day is held: the same wave now goes elsewhere
+            assert c.route_orders(wave).results[0].shipped() == {("S-BOS", "SKU-1"): 1}
+            c.release("o-1")
+            assert c.route_orders(wave).results[0].shipped() == {("DC-EAST", "SKU-1"): 1}
+    finally:
+        srv.stop()
+
+
 def test_a_plan_held_elsewhere_frees_the_capacity_of_the_plan_it_replaces() -> None:
     srv = ServerThread(load=dc_capacity_one()).start()
     try:
