@@ -221,15 +221,12 @@ def compare_solvers(store: StockStore, orders: list[Order], seed: int, seconds: 
     """The joint model over every order of a batch (router.batch's private builder, no order kept out),
     solved by HiGHS and by CP-SAT (two workers) through MathOpt, each with and without the sequential
     optimal plan as a hint: what chose HiGHS."""
-    from datetime import timedelta
 
-    from ortools.math_opt import callback_pb2, model_parameters_pb2, parameters_pb2
-    from ortools.math_opt.core.python import solver as mathopt_solver
     from ortools.math_opt.python import mathopt
 
     from router import CostModel
     from router import batch as B
-    from router._mip import to_proto
+    from router._mip import solve_model
 
     problems, protection, _ = B._read(store, orders, CostModel(), None, None)
     shared = B._share(problems, protection)
@@ -242,43 +239,23 @@ def compare_solvers(store: StockStore, orders: list[Order], seed: int, seconds: 
     out = []
     for name, kind, threads in (("HiGHS", mathopt.SolverType.HIGHS, 0), ("CP-SAT", mathopt.SolverType.CP_SAT, 2)):
         for hinted in (True, False):
-            params = parameters_pb2.SolveParametersProto()
-            params.time_limit.FromTimedelta(timedelta(seconds=seconds))
-            params.relative_gap_tolerance = 1e-3
-            params.random_seed = seed
-            if threads:
-                params.threads = threads
-            model_params = model_parameters_pb2.ModelSolveParametersProto()
-            if hinted:
-                h = model_params.solution_hints.add()
-                h.variable_values.ids.extend(range(model.variables))
-                h.variable_values.values.extend(model.hint.tolist())
-            started = time.perf_counter()
-            result = mathopt_solver.solve(
-                to_proto(model),
-                kind.value,
-                parameters_pb2.SolverInitializerProto(),
-                params,
-                model_params,
-                None,
-                callback_pb2.CallbackRegistrationProto(),
-                None,
-                None,
+            sol = solve_model(
+                model, time_limit_s=seconds, seed=seed, relative_gap=1e-3, solver=kind, threads=threads, use_hint=hinted
             )
-            bounds = result.termination.objective_bounds
             out.append(
                 {
                     "solver": name,
                     "workers": threads or "HiGHS's default",
                     "hint": hinted,
-                    "seconds": round(time.perf_counter() - started, 2),
-                    "plan": bounds.primal_bound,
-                    "bound": bounds.dual_bound,
+                    "seconds": round(sol.time_s, 2),
+                    "plan": sol.objective,
+                    "bound": sol.bound,
                     "sequential_optimal": model.objective(model.hint),
                     "variables": model.variables,
                 }
             )
-            say(f"    {name} hint={hinted}: {out[-1]['seconds']} s, plan {bounds.primal_bound:,.0f}")
+            plan = "none" if sol.objective is None else f"{sol.objective:,.0f}"
+            say(f"    {name} hint={hinted}: {out[-1]['seconds']} s, plan {plan}")
     return out
 
 

@@ -199,9 +199,13 @@ def solve_model(
     relative_gap: float,
     relax: bool = False,
     log: bool = False,
+    solver: mathopt.SolverType = mathopt.SolverType.HIGHS,
+    threads: int = 0,
+    use_hint: bool = True,
 ) -> Solution:
     """HiGHS on the model (or on its LP relaxation), from the hint when the model has one. HiGHS's own
-    thread count can only be set through its globals, so it runs with its defaults."""
+    thread count can only be set through its globals, so it runs with its defaults; `solver`, `threads`
+    and `use_hint` are for the benchmark that compares solvers on this model."""
     started = time.perf_counter()
     proto = to_proto(model, relax=relax)
     params = parameters_pb2.SolveParametersProto()
@@ -210,15 +214,17 @@ def solve_model(
     params.enable_output = log  # HiGHS's log goes to stdout: for investigations only
     if not relax:
         params.relative_gap_tolerance = relative_gap
+    if threads:
+        params.threads = threads
     model_params = model_parameters_pb2.ModelSolveParametersProto()
-    if model.hint is not None and not relax:
+    if model.hint is not None and not relax and use_hint:
         hint = model_params.solution_hints.add()
         hint.variable_values.ids.extend(range(model.variables))
         hint.variable_values.values.extend(model.hint.tolist())
     try:
         result = mathopt_solver.solve(
             proto,
-            mathopt.SolverType.HIGHS.value,
+            solver.value,
             parameters_pb2.SolverInitializerProto(),
             params,
             model_params,
