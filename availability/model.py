@@ -383,15 +383,19 @@ def atp_config_from_mapping(data: object, source: str = "atp config") -> AtpConf
     )
 
 
-def load_atp_config(path: Path) -> AtpConfig:
+def read_toml(path: Path, field: str) -> dict[str, Any]:
+    """A configuration file's TOML; one that cannot be read or parsed is the caller's `field` error."""
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as err:
-        raise InvalidArgument("atp_config", str(path), f"cannot be read: {err.strerror}") from None
+        raise InvalidArgument(field, str(path), f"cannot be read: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
-        raise InvalidArgument("atp_config", str(path), f"is not valid TOML: {err}") from None
-    return atp_config_from_mapping(data, str(path))
+        raise InvalidArgument(field, str(path), f"is not valid TOML: {err}") from None
+
+
+def load_atp_config(path: Path) -> AtpConfig:
+    return atp_config_from_mapping(read_toml(path, "atp_config"), str(path))
 
 
 @dataclass(frozen=True, slots=True)

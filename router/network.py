@@ -19,7 +19,6 @@ Same day: 0 days, within the courier's range, shipped today only. The default ca
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy.typing as npt
 
 from availability.errors import InvalidArgument
 from availability.locations import LocationTable, haversine_km
-from availability.model import LocationType, check_quantity, check_toml_layout, day_number
+from availability.model import LocationType, check_quantity, check_toml_layout, day_number, read_toml
 
 from .model import ServiceLevel
 
@@ -405,14 +404,7 @@ def cost_model_from_mapping(data: object, source: str = "routing config") -> Cos
 
 
 def load_cost_model(path: Path) -> CostModel:
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as err:
-        raise InvalidArgument("routing_config", str(path), f"cannot be read: {err.strerror}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InvalidArgument("routing_config", str(path), f"is not valid TOML: {err}") from None
-    return cost_model_from_mapping(data, str(path))
+    return cost_model_from_mapping(read_toml(path, "routing_config"), str(path))
 
 
 def cost_model_for_snapshot(directory: Path) -> CostModel:

@@ -8,7 +8,6 @@ work starts. Paths (a snapshot directory, a cost model) are relative to the scen
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from availability.errors import InvalidArgument
-from availability.model import check_toml_layout
+from availability.model import check_toml_layout, read_toml
 from omniroute.networkgen import DEFAULT_BASE_DATE, SIZES
 from router import POLICIES
 from router.model import DeliveryMethod
@@ -138,13 +137,7 @@ _SECTIONS: dict[str, type[Any]] = {
 
 
 def load_scenario(path: Path) -> Scenario:
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as err:
-        raise InvalidArgument("scenario", str(path), f"cannot be read: {err.strerror}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InvalidArgument("scenario", str(path), f"is not valid TOML: {err}") from None
+    data = read_toml(path, "scenario")
     return scenario_from_mapping(data, source=str(path), base_dir=Path(path).resolve().parent)
 
 
