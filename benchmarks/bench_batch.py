@@ -181,8 +181,8 @@ def scarce_orders(store: StockStore, n: int, seed: int) -> tuple[list[Order], di
     allowed; every location can take SCARCE_CAPACITY more shipments today. Returns the orders, the
     capacity left, and the hot SKUs' network ATP (the supply)."""
     from availability import LocationType, Method
-    from omniroute.bench.workload import CHANNEL, PLACED_AT
-    from router import Destination, OrderLine, RoutingOptions
+    from omniroute.bench.workload import CHANNEL, PLACED_AT, shopper_near
+    from router import OrderLine, RoutingOptions
 
     rng = np.random.default_rng(seed)
     view = store.view()
@@ -198,17 +198,14 @@ def scarce_orders(store: StockStore, n: int, seed: int) -> tuple[list[Order], di
         k = int(rng.integers(1, 5))
         skus = rng.choice(hot, size=k, replace=False)
         home = stores[int(rng.integers(0, len(stores)))]
-        dist = 30.0 * float(np.sqrt(rng.random()))
-        bearing = 2 * np.pi * float(rng.random())
-        lat = float(network.lat[home]) + dist * np.cos(bearing) / 111.2
-        lon = float(network.lon[home]) + dist * np.sin(bearing) / (111.2 * max(0.2, np.cos(np.radians(lat))))
+        dest = shopper_near(network.lat[home], network.lon[home], rng)  # drawn before the quantities
         qty = rng.choice([1, 2], size=k, p=[0.8, 0.2])
         orders.append(
             Order(
                 order_id=f"S-{seed}-{i}",
                 channel=CHANNEL,
                 lines=tuple(OrderLine(view.skus.id(int(s)), int(q)) for s, q in zip(skus, qty, strict=True)),
-                destination=Destination.point(float(np.clip(lat, -89, 89)), float(np.clip(lon, -179, 179))),
+                destination=dest,
                 placed_at=PLACED_AT,
                 options=RoutingOptions(allow_partial=True),
             )

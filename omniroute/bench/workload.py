@@ -24,6 +24,15 @@ PLACED_AT = datetime.fromisoformat("2026-01-05T15:00:00+00:00")
 CHANNEL = "web"
 
 
+def shopper_near(lat0: float, lon0: float, rng: np.random.Generator) -> Destination:
+    """A shopper's address within 30 km of a point, uniform over the disc."""
+    dist = 30.0 * float(np.sqrt(rng.random()))
+    bearing = 2 * np.pi * float(rng.random())
+    lat = float(lat0) + dist * np.cos(bearing) / 111.2
+    lon = float(lon0) + dist * np.sin(bearing) / (111.2 * max(0.2, np.cos(np.radians(lat))))
+    return Destination.point(float(np.clip(lat, -89, 89)), float(np.clip(lon, -179, 179)))
+
+
 def sample_orders(
     store: StockStore, n: int, seed: int, *, lines: int | None = None, id_prefix: str = "bench"
 ) -> list[Order]:
@@ -41,17 +50,14 @@ def sample_orders(
         k = lines if lines is not None else int(rng.integers(1, 11))
         skus = rng.choice(n_sku, size=k, replace=False, p=p_sku)
         home = homes[int(rng.integers(0, len(homes)))]
-        dist = 30.0 * float(np.sqrt(rng.random()))
-        bearing = 2 * np.pi * float(rng.random())
-        lat = float(network.lat[home]) + dist * np.cos(bearing) / 111.2
-        lon = float(network.lon[home]) + dist * np.sin(bearing) / (111.2 * max(0.2, np.cos(np.radians(lat))))
+        dest = shopper_near(network.lat[home], network.lon[home], rng)  # drawn before the quantities
         qty = rng.choice([1, 2, 3], size=k, p=[0.7, 0.2, 0.1])
         out.append(
             Order(
                 order_id=f"{id_prefix}-{seed}-{i}",
                 channel=CHANNEL,
                 lines=tuple(OrderLine(view.skus.id(int(s)), int(q)) for s, q in zip(skus, qty, strict=True)),
-                destination=Destination.point(float(np.clip(lat, -89, 89)), float(np.clip(lon, -179, 179))),
+                destination=dest,
                 placed_at=PLACED_AT,
                 options=RoutingOptions(allow_partial=True),
             )
