@@ -48,6 +48,7 @@ class LinearModel:
     cols: I64
     coefs: F64
     hint: F64 | None
+    block: I64 | None = None  # per variable, the block (an order) it belongs to, for lagrangian_bound
 
     @property
     def variables(self) -> int:
@@ -87,19 +88,20 @@ class ModelBuilder:
     def __init__(self) -> None:
         self._n_vars = 0
         self._n_rows = 0
-        self._vars: list[tuple[F64, F64, BOOL, F64, F64]] = []
+        self._vars: list[tuple[F64, F64, BOOL, F64, F64, I64]] = []
         self._row_bounds: list[tuple[F64, F64]] = []
         self._triplets: list[tuple[I64, I64, F64]] = []
 
     def add_variables(self, lb: npt.ArrayLike, ub: npt.ArrayLike, *, integer: bool, obj: npt.ArrayLike,
-                      hint: npt.ArrayLike) -> I64:  # fmt: skip
-        """Ids of new variables (one per entry of `ub`; scalars broadcast)."""
+                      hint: npt.ArrayLike, block: npt.ArrayLike = -1) -> I64:  # fmt: skip
+        """Ids of new variables (one per entry of `ub`; scalars broadcast); `block`: see LinearModel."""
         ub_a = np.atleast_1d(np.asarray(ub, dtype=np.float64))
         n = ub_a.shape[0]
         lb_a = np.broadcast_to(np.asarray(lb, dtype=np.float64), (n,))
         obj_a = np.broadcast_to(np.asarray(obj, dtype=np.float64), (n,))
         hint_a = np.broadcast_to(np.asarray(hint, dtype=np.float64), (n,))
-        self._vars.append((lb_a, ub_a, np.full(n, integer), obj_a, hint_a))
+        block_a = np.broadcast_to(np.asarray(block, dtype=np.int64), (n,))
+        self._vars.append((lb_a, ub_a, np.full(n, integer), obj_a, hint_a, block_a))
         ids = np.arange(self._n_vars, self._n_vars + n, dtype=np.int64)
         self._n_vars += n
         return ids
@@ -137,6 +139,7 @@ class ModelBuilder:
             cols=cat([t[1] for t in self._triplets], np.int64),
             coefs=cat([t[2] for t in self._triplets], np.float64),
             hint=column(4, np.float64) if with_hint else None,
+            block=column(5, np.int64),
         )
 
 
@@ -150,6 +153,7 @@ class Solution:
     status: str  # the solver's termination, in words
     time_s: float
     nodes: int
+    duals: F64 | None = None  # of the rows, for an LP (relax=True) solved to optimality (MathOpt's signs)
 
 
 _REASONS = {
@@ -250,5 +254,96 @@ def solve_model(
         values = np.zeros(model.variables, dtype=np.float64)
         values[np.asarray(primal.variable_values.ids, dtype=np.int64)] = np.asarray(primal.variable_values.values)
         optimal = term.reason == result_pb2.TERMINATION_REASON_OPTIMAL
-        return Solution(values, float(primal.objective_value), bound, optimal, timed_out, status, took, nodes)
+        duals = None
+        if relax and optimal and sol.HasField("dual_solution"):
+            dual = sol.dual_solution.dual_values
+            duals = np.zeros(model.constraints, dtype=np.float64)
+            duals[np.asarray(dual.ids, dtype=np.int64)] = np.asarray(dual.values)
+        return Solution(values, float(primal.objective_value), bound, optimal, timed_out, status, took, nodes, duals)
     return Solution(None, None, bound, False, timed_out, status, took, nodes)
+
+
+@dataclass(frozen=True, slots=True)
+class DecompositionBound:
+    """lagrangian_bound's answer: `bound` >= `lp` (both lower bounds on the model's optimum)."""
+
+    bound: float
+    lp: float  # the LP relaxation's optimum it started from
+    blocks: int  # blocks in the model
+    solved: int  # blocks whose LP solution was fractional, solved as MIPs under the LP's prices
+    proven: int  # ... of which to optimality (the others count with the solver's bound)
+    shared_rows: int  # rows spanning more than one block: the ones priced out
+    time_s: float
+
+
+def lagrangian_bound(
+    model: LinearModel, relaxed: Solution, *, time_limit_s: float, seed: int, group: int = 32
+) -> DecompositionBound | None:
+    """A lower bound on the optimum of `model` (a MIP whose variables carry their `block`) at least as
+    high as its LP relaxation's, from that relaxation (`relaxed`: solve_model(model, relax=True), with its
+    duals): the Lagrangian relaxation of the rows spanning more than one block, priced at the LP's duals.
+
+    For any prices u of the shared rows (sign as MathOpt's duals: >= 0 on a row held at its lower side,
+    <= 0 at its upper side) and any plan v that keeps every row,
+        obj . v  >=  sum over blocks b of min over b's integer plans (obj - A_shared' u)_b . v_b
+                     + sum over shared rows r of u_r (row_lb_r if u_r > 0 else row_ub_r)
+    since each term u_r (bound_r - a_r . v) it drops is <= 0. At the LP's own duals, the same with each
+    block's minimum over its LP relaxation is the LP optimum, and the LP solution's part in a block
+    reaches that minimum (reduced costs): so a block whose LP solution is integral adds its LP part, and
+    only the fractional ones are solved, as MIPs over their own rows (`group` blocks per MIP, whose
+    solver bound counts: a time-out still gives a valid bound). The gain over the LP is the blocks'
+    integrality gaps at the LP's prices: the bound of the Dantzig-Wolfe (plan per block) relaxation when
+    the LP's prices are also optimal there, and never below the LP's. None without an optimal LP."""
+    started = time.perf_counter()
+    if model.block is None or relaxed.values is None or relaxed.duals is None or relaxed.objective is None:
+        return None
+    block, x, duals = model.block, relaxed.values, relaxed.duals
+    if (block < 0).any():
+        raise ValueError("lagrangian_bound needs every variable in a block")
+    n, m = model.variables, model.constraints
+    lo = np.full(m, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(m, -1, dtype=np.int64)
+    np.minimum.at(lo, model.rows, block[model.cols])
+    np.maximum.at(hi, model.rows, block[model.cols])
+    shared = (hi >= 0) & (lo != hi)
+    u = np.where(shared, duals, 0.0)
+    side = np.where(u > 0, model.row_lb, np.where(u < 0, model.row_ub, 0.0))
+    if not np.isfinite(side).all():
+        return None  # a price on an unbounded side: the LP's duals are not dual feasible
+    constant = float(u @ side) + model.offset
+    priced = model.obj - np.bincount(model.cols, weights=u[model.rows] * model.coefs, minlength=n)
+    blocks = np.unique(block)
+    part = np.bincount(block, weights=priced * x, minlength=int(blocks.max(initial=-1)) + 1)
+    fractional = np.unique(block[model.integer & (np.abs(x - np.rint(x)) > 1e-6)])
+    total = constant + float(part[np.setdiff1d(blocks, fractional)].sum())
+    own = ~shared & (hi >= 0)
+    row_block = np.where(own, lo, -1)
+    proven = 0
+    deadline = started + time_limit_s
+    groups = [fractional[i : i + group] for i in range(0, fractional.shape[0], group)]
+    for g, members in enumerate(groups):
+        cols = np.flatnonzero(np.isin(block, members))
+        keep_rows = np.flatnonzero(np.isin(row_block, members))
+        col_at = np.full(n, -1, dtype=np.int64)
+        col_at[cols] = np.arange(cols.shape[0])
+        row_at = np.full(m, -1, dtype=np.int64)
+        row_at[keep_rows] = np.arange(keep_rows.shape[0])
+        nz = np.flatnonzero(row_at[model.rows] >= 0)
+        sub = LinearModel(
+            lb=model.lb[cols], ub=model.ub[cols], integer=model.integer[cols], obj=priced[cols], offset=0.0,
+            row_lb=model.row_lb[keep_rows], row_ub=model.row_ub[keep_rows], rows=row_at[model.rows[nz]],
+            cols=col_at[model.cols[nz]], coefs=model.coefs[nz], hint=None,
+        )  # fmt: skip
+        share = max(0.05, (deadline - time.perf_counter()) / (len(groups) - g))
+        solved = solve_model(sub, time_limit_s=share, seed=seed, relative_gap=1e-9)
+        lp_part = float(part[members].sum())
+        if solved.bound is not None:
+            total += max(solved.bound, lp_part)
+            proven += members.shape[0] if solved.optimal else 0
+        else:
+            total += lp_part
+    return DecompositionBound(
+        bound=max(total, relaxed.objective), lp=relaxed.objective, blocks=int(blocks.shape[0]),
+        solved=int(fractional.shape[0]), proven=proven, shared_rows=int(shared.sum()),
+        time_s=time.perf_counter() - started,
+    )  # fmt: skip
