@@ -31,10 +31,12 @@ One pure entry point, shared by the service (RouteOrders), the CLI, the simulati
         gap: float | None                 # (cost - bound) / cost
         lp_bound: float | None            # the LP relaxation's optimum over every order, cents (only with
                                           #   lp_relaxation; the model with its valid inequalities, below)
+        lagrangian_bound: float | None    # the Lagrangian bound at that LP's prices (>= lp_bound; below)
         timed_out: bool                   # the solver stopped at its time limit: the best plan found
         solve_time_s: float               # the solver's own time
         time_s: float                     # the whole call
-        lp_time_s: float                  # the LP relaxation's time (in time_s; 0 without lp_relaxation)
+        lp_time_s: float                  # the LP relaxation's time and the Lagrangian bound's (in time_s; 0
+                                          #   without lp_relaxation)
         sequence: int                     # the store's sequence number the batch read ATP at
         model: BatchModelStats | None     # the joint model's size (None when none was solved)
         sequential: tuple[SequentialRouting, ...]  # the batch routed one order at a time: "optimal" (the
@@ -97,8 +99,8 @@ plan (it is optimal for it in the joint model too: see _solve_jointly); the comp
 model, or, beyond WINDOW of them, into windows of at most WINDOW solved one after the other with the
 others fixed (fix-and-optimise; each window keeps or improves the plan; the bound is then the LP
 relaxation's, valid inequalities included, when asked for); then, in what that pass left of the time
-limit, a second pass over windows whose boundaries are moved by half a window (when the first saved at
-least PASS_GAIN of the cost).
+limit, up to IMPROVEMENT_PASSES passes over windows drawn at random (seeded), so that orders the first
+pass's windows kept apart meet (each while the pass before saved at least PASS_GAIN of the cost).
 
 Hint and time-out: HiGHS starts from the sequential optimal plan. At the time limit the best plan found is
 answered (FEASIBLE, timed_out). If the solver has no plan, or its plan is dearer or ships fewer units
@@ -108,11 +110,16 @@ baseline in disguise, and the bound and gap are computed for whatever is answere
 Bound and gap: with one model, `bound` is the solver's dual bound (the LP relaxation tightened by cuts
 and branching, so at least the LP relaxation's `lp_bound`) less the M terms by which the answer's
 shortfall exceeds the hint's, plus the costs of the orders kept out of the model: a lower bound on the
-cost of every plan over the candidates in which no order ships fewer units than in the answer. With
-windows, only with lp_relaxation: the `lp_bound`. `lp_bound` is the LP relaxation of the joint model over
-every order that can ship (none kept out, valid inequalities included) with the cost alone as its
-objective and the units missing at most the answer's: a lower bound on the cost of every plan over the
-candidates that ships at least as many units in all (see _relaxation_bound).
+cost of every plan over the candidates in which no order ships fewer units than in the answer; with
+lp_relaxation, the `lagrangian_bound` where it is higher. With windows, only with lp_relaxation: the
+`lagrangian_bound`. `lp_bound` is the LP relaxation of the joint model over every order that can ship
+(none kept out, valid inequalities included) with the cost alone as its objective and the units missing
+at most the answer's: a lower bound on the cost of every plan over the candidates that ships at least as
+many units in all (see _relaxation_bound). `lagrangian_bound` relaxes only the rows orders share (stock,
+network ATP, capacity, the units missing), priced at that LP's duals, and routes each order whole at
+those prices: every order's own integrality gap, which the LP leaves open (a location opened in a
+fraction), is added to the LP's bound (router._mip.lagrangian_bound; it is the bound of the relaxation
+that keeps each order's plans whole, the Dantzig-Wolfe one, when the LP's prices are also the best there).
 """
 
 from __future__ import annotations
@@ -131,7 +138,7 @@ import numpy.typing as npt
 from availability.errors import InvalidArgument
 from availability.store import StockStore
 
-from ._mip import LinearModel, ModelBuilder, Solution, solve_model
+from ._mip import LinearModel, ModelBuilder, Solution, lagrangian_bound, solve_model
 from .candidates import Bounds, CapacityUse, RoutingProblem, build_problem, compute_bounds, select_candidates
 from .greedy import plan_cost_greedy
 from .model import Alternative, Block, CandidateStats, Order, RoutingResult, SolveStatus, check_solver_limits
@@ -148,12 +155,14 @@ DEFAULT_BATCH_TIME_LIMIT_S = 10.0
 MAX_BATCH_ORDERS = 50_000
 DEFAULT_RELATIVE_GAP = 1e-3  # the solver stops within 0.1% of its bound (measured: 1e-4 takes twice as long)
 EXTRA_CANDIDATES = 1  # per contested line, its cheapest other locations (measured: see README)
-WINDOW = 800  # most competing orders in one model (measured: see README)
-# with windows, passes over shifted windows after the first, in what the first left of the time limit
-# (measured: README "Batch routing measured"), each window started only with MIN_WINDOW_S for it, and only
-# after a pass that saved at least PASS_GAIN of the plan's cost (measured on 10,000 orders: the first pass
-# saved 0.68% on demo, where the second saved 0.06% more; 0.001% on small, where it saved nothing in 25 s)
-IMPROVEMENT_PASSES = 1
+# most competing orders in one model (measured on 10,000 demo orders, 60 s: windows of 800 ended 0.23%
+# dearer than of 1,600, 2,600 as good, 4,000 timed out: README "Batch routing measured")
+WINDOW = 1_600
+# with windows, passes over windows drawn at random after the first (grouped by location), in what the
+# first left of the time limit, each window started only with MIN_WINDOW_S for it, and only after a
+# pass that saved at least PASS_GAIN of the plan's cost (measured on 10,000 demo orders: random windows
+# saved 0.4% more where windows shifted by half of one saved 0.06%; on small, the first pass saved 0.001%)
+IMPROVEMENT_PASSES = 4
 MIN_WINDOW_S = 1.0
 PASS_GAIN = 1e-3
 COMPARED_POLICIES = ("optimal", "nearest", "fewest_shipments")
@@ -235,7 +244,8 @@ class BatchResult:
     model: BatchModelStats | None
     sequential: tuple[SequentialRouting, ...]
     message: str = ""
-    lp_time_s: float = 0.0  # the LP relaxation's own time (included in time_s)
+    lp_time_s: float = 0.0  # the LP relaxation's own time, and the Lagrangian bound's (included in time_s)
+    lagrangian_bound: float | None = None  # see the module docstring, "Bound and gap"
 
     def sequential_by(self, policy: str) -> SequentialRouting | None:
         return next((s for s in self.sequential if s.policy == policy), None)
@@ -688,16 +698,19 @@ def _build_joint(
         y_fixed[lo:hi] = problems[o].fixed_cost[y_row[lo:hi]] + e
     y_hint = np.zeros(y_key.shape[0], dtype=np.float64)
     np.maximum.at(y_hint, y_of_cell, (hx > 0).astype(np.float64))
-    y_var = b.add_variables(0, np.ones(y_key.shape[0]), integer=True, obj=y_fixed, hint=y_hint)
+    y_var = b.add_variables(0, np.ones(y_key.shape[0]), integer=True, obj=y_fixed, hint=y_hint, block=y_order)
     # units: p on every cell with units above protection, s on every penalised cell (any of its units may
     # land inside the protection level once other orders have taken the ones above it)
     has_p = cells.free_cap > 0
     has_s = cells.penalty > 0
     p_var = np.full(n, -1, dtype=np.int64)
     s_var = np.full(n, -1, dtype=np.int64)
-    p_var[has_p] = b.add_variables(0, cells.free_cap[has_p], integer=True, obj=cells.unit[has_p], hint=hp[has_p])
+    p_var[has_p] = b.add_variables(
+        0, cells.free_cap[has_p], integer=True, obj=cells.unit[has_p], hint=hp[has_p], block=cells.order[has_p]
+    )
     s_var[has_s] = b.add_variables(
-        0, cells.cap[has_s], integer=True, obj=(cells.unit + cells.penalty)[has_s], hint=(hx - hp)[has_s]
+        0, cells.cap[has_s], integer=True, obj=(cells.unit + cells.penalty)[has_s], hint=(hx - hp)[has_s],
+        block=cells.order[has_s],
     )
     # a missing unit costs more than any plan over these cells: ship the most units first, then cheapest
     # a missing unit costs more than any one order's whole plan: each order ships the most units it can
@@ -736,7 +749,7 @@ def _build_joint(
         demand_key.append(o * _LINE_SPAN + lines)
         demand_row.append(d)
         if p.order.options.accepts_shortfall:
-            m = b.add_variables(0, want, integer=True, obj=m_o, hint=want - shipped)
+            m = b.add_variables(0, want, integer=True, obj=m_o, hint=want - shipped, block=o)
             b.add_coefficients(d, m, 1.0)
             short_var.append(m)
             short_w.append(np.full(m.shape[0], m_o))
@@ -744,13 +757,13 @@ def _build_joint(
             line_whole.append(np.zeros(m.shape[0], dtype=np.bool_))
             # the first shipment carries no extra-shipment cost: z (ships at all) <= sum y earns it back;
             # the order may end up shipping nothing when others take what it could get
-            z = b.add_variables(0, 1, integer=True, obj=-float(e), hint=float(shipped.sum() > 0))
+            z = b.add_variables(0, 1, integer=True, obj=-float(e), hint=float(shipped.sum() > 0), block=o)
             row = b.add_rows(-math.inf, 0.0)
             b.add_coefficients(np.repeat(row, hi - lo + 1), np.r_[z, y_var[lo:hi]], np.r_[1.0, -np.ones(hi - lo)])
         else:
             all_or_nothing += 1
             dropped = int(shipped.sum() == 0)
-            w = b.add_variables(0, 1, integer=True, obj=m_o * float(want.sum()) + e, hint=dropped)
+            w = b.add_variables(0, 1, integer=True, obj=m_o * float(want.sum()) + e, hint=dropped, block=o)
             b.add_coefficients(d, np.repeat(w, d.shape[0]), want)
             short_var.append(w)
             short_w.append(np.array([m_o * want.sum()]))
@@ -1067,6 +1080,7 @@ def solve_batch(
         bound=answer.bound,
         gap=(totals.cost - answer.bound) / max(1, totals.cost) if answer.bound is not None else None,
         lp_bound=answer.lp_bound,
+        lagrangian_bound=answer.lagrangian_bound,
         timed_out=answer.timed_out,
         solve_time_s=answer.solve_time_s,
         time_s=time.perf_counter() - started,
@@ -1094,6 +1108,7 @@ class _Answer:
     model: BatchModelStats | None
     message: str
     lp_time_s: float
+    lagrangian_bound: float | None
 
 
 def _solve_jointly(
@@ -1117,9 +1132,9 @@ def _solve_jointly(
     When more than WINDOW orders compete, they are optimised in windows of at most WINDOW orders that
     share locations (grouped by the location of their largest shipment), one after the other, each with
     the others' plans fixed (fix-and-optimise): every window keeps or improves the plan, but there is no
-    joint bound then (ask for the LP relaxation's). What the pass leaves of the time limit goes to a second
-    pass over shifted windows (IMPROVEMENT_PASSES), when it leaves at least MIN_WINDOW_S a window and the
-    pass saved at least PASS_GAIN of the cost."""
+    joint bound then (ask for the LP relaxation's). What the pass leaves of the time limit goes to more
+    passes over windows drawn at random (IMPROVEMENT_PASSES), each when it leaves at least MIN_WINDOW_S a
+    window and the pass before saved at least PASS_GAIN of the cost."""
     seq = hint.routing.results
     members = []
     for o, p in enumerate(problems):
@@ -1157,6 +1172,7 @@ def _solve_jointly(
     proven = True
     bound: float | None = float(fixed_cost)
     lp_bound: float | None = 0.0 if lp else None
+    lagrangian: float | None = 0.0 if lp else None
     lp_time = 0.0
     stats: BatchModelStats | None = None
     windows = _windows(problems, in_model, plans)
@@ -1209,9 +1225,8 @@ def _solve_jointly(
         steps = []
         if len(windows) > 1 and passes <= IMPROVEMENT_PASSES and saved >= PASS_GAIN * hint.routing.totals.cost:
             # what the first pass left of the time limit, after a pass that saved enough to suggest more
-            # across its boundaries: windows straddling them, regrouped on the new plans (each keeps or
-            # improves the plan)
-            steps = _windows(problems, in_model, plans, shifted=True)
+            # across its windows' boundaries: windows drawn at random (each keeps or improves the plan)
+            steps = _windows(problems, in_model, plans, shuffle=seed * 1_000 + passes)
             if deadline - time.perf_counter() < MIN_WINDOW_S * len(steps):
                 steps = []
     if len(windows) > 1:
@@ -1219,20 +1234,23 @@ def _solve_jointly(
         messages.append(
             f"{len(in_model)} competing orders optimised in {len(windows)} windows of at most {WINDOW}, each with "
             f"the others fixed ({passes} pass{'es' if passes > 1 else ''}); "
-            + ("bound: the LP relaxation's" if lp else "no joint bound (lp_relaxation gives one)")
+            + ("bound: the Lagrangian one" if lp else "no joint bound (lp_relaxation gives one)")
         )
     if lp and members:
-        # the LP relaxation of the joint model over every order that can ship, for the record; with windows
-        # the only joint bound, but not solved unless asked: on 10,000 orders it takes about as long as
-        # the windows themselves (measured: README "Batch routing measured")
+        # the LP relaxation of the joint model over every order that can ship, and the Lagrangian bound at
+        # its prices, for the record; with windows the only joint bound, but not solved unless asked: on
+        # 10,000 orders they take half as long as the windows (measured: README "Batch routing measured")
         lp_started = time.perf_counter()
-        lp_bound = _relaxation_bound(
+        lp_bound, lagrangian = _relaxation_bound(
             problems, shared, rows, members, hint.plans, plans, competing=len(competing), time_limit_s=time_limit_s,
             seed=seed,
         )  # fmt: skip
         lp_time = time.perf_counter() - lp_started
+        best = max((b for b in (lp_bound, lagrangian) if b is not None), default=None)
         if len(windows) > 1:
-            bound = lp_bound
+            bound = best
+        elif bound is not None and best is not None:
+            bound = max(bound, best)
     status = SolveStatus.OPTIMAL if proven else SolveStatus.FEASIBLE
     what = "optimal over the kept candidates" if proven else "best plan found"
     if timed_out:
@@ -1260,7 +1278,8 @@ def _solve_jointly(
         messages.append("no order can ship anything")
     solver_status = "optimal" if not statuses else ", ".join(sorted(set(statuses)))
     return _Answer(
-        results, status, solver_status, bound, lp_bound, timed_out, solve_time, stats, _join(*messages), lp_time
+        results, status, solver_status, bound, lp_bound, timed_out, solve_time, stats, _join(*messages), lp_time,
+        lagrangian,
     )
 
 
@@ -1276,13 +1295,15 @@ def _relaxation_bound(
     time_limit_s: float,
     seed: int,
     inequalities: Sequence[str] = VALID_ROWS,
-) -> float | None:
-    """A lower bound on the batch's cost over every plan (over the candidates) that ships at least as many
-    units as `plans`: the LP relaxation of the joint model over `members` (every order that can ship, none
-    kept out) with the cost alone as its objective and, in place of the M terms, one row: the units
-    missing at most those `plans` miss. (With the M terms instead, the relaxation ships fractions of units
-    no plan can ship, each worth M, and the bound falls by M for each; this one is never lower.) None when
-    the LP was not solved to optimality."""
+) -> tuple[float | None, float | None]:
+    """Two lower bounds on the batch's cost over every plan (over the candidates) that ships at least as
+    many units as `plans`: the LP relaxation of the joint model over `members` (every order that can
+    ship, none kept out) with the cost alone as its objective and, in place of the M terms, one row: the
+    units missing at most those `plans` miss (with the M terms instead, the relaxation ships fractions of
+    units no plan can ship, each worth M, and the bound falls by M for each; this one is never lower);
+    and the Lagrangian bound at that LP's prices (router._mip.lagrangian_bound: the rows shared between
+    orders, that one included, priced at the LP's duals, and each order whose LP plan is fractional
+    solved whole), never below it. None where the LP was not solved to optimality."""
     hinted = dict(enumerate(hint))
     whole = _build_joint(problems, shared, rows, members, hinted, competing, 0, inequalities=inequalities)
     model = whole.model
@@ -1291,8 +1312,9 @@ def _relaxation_bound(
     bounded = cost_only.with_row(missing, -math.inf, float(_missing(problems, members, plans)))
     relaxed = solve_model(bounded, time_limit_s=max(60.0, time_limit_s), seed=seed, relative_gap=0.0, relax=True)
     if not relaxed.optimal or relaxed.objective is None:
-        return None
-    return relaxed.objective
+        return None, None
+    decomposed = lagrangian_bound(bounded, relaxed, time_limit_s=max(60.0, time_limit_s), seed=seed)
+    return relaxed.objective, decomposed.bound if decomposed is not None else None
 
 
 def _missing(
@@ -1303,26 +1325,24 @@ def _missing(
 
 
 def _windows(
-    problems: Sequence[RoutingProblem], orders: Sequence[int], plans: Mapping[int, I64], *, shifted: bool = False
+    problems: Sequence[RoutingProblem], orders: Sequence[int], plans: Mapping[int, I64], *, shuffle: int | None = None
 ) -> list[list[int]]:
-    """The competing orders in windows of at most WINDOW, grouped by the network location of their
-    largest shipment (orders that share locations compete most), each window in batch order. `shifted`:
-    the boundaries moved by half a window (one more window, the first and last half as large), so that
-    orders on either side of a boundary meet in one window."""
+    """The competing orders in windows of at most WINDOW (as many windows as that takes, of equal size),
+    each window in batch order: grouped by the network location of their largest shipment (orders that
+    share locations compete most), or with `shuffle` (a seed) drawn at random, so that orders the
+    grouped windows keep apart meet in one window."""
     if len(orders) <= WINDOW:
         return [list(orders)] if orders else []
+    n = -(-len(orders) // WINDOW)
+    if shuffle is not None:
+        drawn = np.random.default_rng(shuffle).permutation(np.asarray(orders, dtype=np.int64))
+        return [sorted(part.tolist()) for part in np.array_split(drawn, n)]
     home = []
     for o in orders:
-        x = plans[o]
-        units = x.sum(axis=1)
+        units = plans[o].sum(axis=1)
         home.append(int(problems[o].location[int(np.argmax(units))]) if units.any() else -1)
-    by_home = [orders[i] for i in np.lexsort((np.asarray(orders), np.asarray(home))).tolist()]
-    n = -(-len(by_home) // WINDOW)
-    size = -(-len(by_home) // n)
-    cuts = list(range(size // 2 if shifted else 0, len(by_home), size))
-    if shifted:
-        cuts = [0, *cuts]
-    return [sorted(by_home[a:b]) for a, b in zip(cuts, [*cuts[1:], len(by_home)], strict=True) if b > a]
+    by_home = np.asarray(orders, dtype=np.int64)[np.lexsort((np.asarray(orders), np.asarray(home)))]
+    return [sorted(part.tolist()) for part in np.array_split(by_home, n)]
 
 
 def _left_for(shared: _Shared, outside: _Takes) -> _Shared:
