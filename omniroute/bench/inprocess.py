@@ -284,6 +284,11 @@ def batch_rows(net: BenchNetwork, budget: Budget, report: Report) -> list[Row]:
         if result.lp_bound is not None and joint.cost
         else None
     )
+    lagrangian_gap = (
+        round(100 * (joint.cost - result.lagrangian_bound) / joint.cost, 3)
+        if result.lagrangian_bound is not None and joint.cost
+        else None
+    )
     seq_cost = seq_optimal.totals.cost if seq_optimal else 0
     detail = {
         "orders": n,
@@ -295,6 +300,7 @@ def batch_rows(net: BenchNetwork, budget: Budget, report: Report) -> list[Row]:
         "timed_out": result.timed_out,
         "time_limit_s": budget.batch_time_limit_s,
         "lp_time_s": round(result.lp_time_s, 2),
+        "gap_to_lagrangian_bound_pct": lagrangian_gap,
         "call_wall_s": round(wall, 2),
     }
     seconds = round(result.time_s - result.lp_time_s, 2)  # the LP relaxation is solved for the record only
@@ -331,5 +337,14 @@ def batch_rows(net: BenchNetwork, budget: Budget, report: Report) -> list[Row]:
             figure=lp_gap,
             goals=(Goal("figure", "<=", 1.0, "≤ 1%"),),
             skipped="" if lp_gap is not None else f"skipped: no LP bound ({result.message or result.solver_status})",
+        ),
+        Row(
+            key="batch.lagrangian_gap",
+            suite="batch",
+            title=title + ": gap to the Lagrangian bound at the LP's prices",
+            unit="%",
+            higher_is_better=False,
+            figure=lagrangian_gap,
+            skipped="" if lagrangian_gap is not None else "skipped: no Lagrangian bound (no LP optimum)",
         ),
     ]
