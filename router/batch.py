@@ -9,7 +9,9 @@ One pure entry point, shared by the service (RouteOrders), the CLI, the simulati
         cost_model: CostModel | None = None,            # default CostModel()
         capacity_left: Mapping[str, int] | None = None,  # shipments each location can still take today
         now: datetime | None = None,                     # "now" for orders without placed_at
-        time_limit_s: float = 10.0,                      # the joint solver's time (all windows together)
+        time_limit_s: float = 10.0,                      # the call's time: the joint solver (all windows
+                                                         #   together) has what the sequential routing
+                                                         #   (its hint) and the candidates leave of it
         seed: int = 0,                                   # in [0, 2**31)
         policy: str = "optimal",                         # any registered policy name
         compare_sequential: bool = True,                 # also route in sequence with "nearest", "fewest_shipments"
@@ -1064,7 +1066,8 @@ def solve_batch(
     with ThreadPoolExecutor(max_workers=1) as pool:
         beside = [pool.submit(_route_sequentially, problems, shared, index, name, seed) for name in others]
         answer = _solve_jointly(
-            problems, shared, hint, time_limit_s=time_limit_s, seed=seed, lp=lp_relaxation, relative_gap=relative_gap
+            problems, shared, hint, time_limit_s=time_limit_s, seed=seed, lp=lp_relaxation, relative_gap=relative_gap,
+            started=started,
         )
         for name, future in zip(others, beside, strict=True):
             sequential[name] = future.result()
@@ -1120,6 +1123,7 @@ def _solve_jointly(
     seed: int,
     lp: bool,
     relative_gap: float,
+    started: float,
 ) -> _Answer:
     """Candidates, the joint model over the orders that compete, HiGHS from the hint, each order's answer.
 
@@ -1176,7 +1180,8 @@ def _solve_jointly(
     lp_time = 0.0
     stats: BatchModelStats | None = None
     windows = _windows(problems, in_model, plans)
-    deadline = time.perf_counter() + time_limit_s
+    # the call's budget: the solver has what reading, the sequential routing and the candidates left of it
+    deadline = started + time_limit_s
     total = _Takes(shared)
     for o in members:
         total.add(problems[o], shared.pair_of[o], shared.view_of[o], plans[o])
