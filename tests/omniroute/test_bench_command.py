@@ -40,7 +40,8 @@ STANDARD_ROWS = [
     "grpc.reserve_1_line",
     "grpc.stock_events",
 ]
-SHARES = {"batch.saving_vs_fewest_shipments", "batch.lp_gap", "batch.lagrangian_gap"}  # percentages: 0 is a measurement too
+# percentages: 0 is a measurement too
+SHARES = {"batch.saving_vs_fewest_shipments", "batch.lp_gap", "batch.lagrangian_gap"}
 
 
 def bench(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
