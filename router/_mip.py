@@ -289,11 +289,13 @@ def lagrangian_bound(
                      + sum over shared rows r of u_r (row_lb_r if u_r > 0 else row_ub_r)
     since each term u_r (bound_r - a_r . v) it drops is <= 0. At the LP's own duals, the same with each
     block's minimum over its LP relaxation is the LP optimum, and the LP solution's part in a block
-    reaches that minimum (reduced costs): so a block whose LP solution is integral adds its LP part, and
-    only the fractional ones are solved, as MIPs over their own rows (`group` blocks per MIP, whose
-    solver bound counts: a time-out still gives a valid bound). The gain over the LP is the blocks'
-    integrality gaps at the LP's prices: the bound of the Dantzig-Wolfe (plan per block) relaxation when
-    the LP's prices are also optimal there, and never below the LP's. None without an optimal LP."""
+    reaches that minimum (reduced costs). So the bound is the LP optimum plus, per block, how far its
+    integer minimum at those prices lies above the LP solution's part in it: nothing for a block whose
+    LP solution is integral; the fractional ones are solved as MIPs over their own rows (`group` blocks
+    per MIP), and each group adds its solver bound less its LP part when that is positive (a time-out
+    still gives a valid bound; an LP part above the LP's minimum by a tolerance only lowers the gain).
+    The bound of the Dantzig-Wolfe (plan per block) relaxation when the LP's prices are also optimal
+    there, and never below the LP's. None without an optimal LP."""
     started = time.perf_counter()
     if model.block is None or relaxed.values is None or relaxed.duals is None or relaxed.objective is None:
         return None
@@ -307,15 +309,11 @@ def lagrangian_bound(
     np.maximum.at(hi, model.rows, block[model.cols])
     shared = (hi >= 0) & (lo != hi)
     u = np.where(shared, duals, 0.0)
-    side = np.where(u > 0, model.row_lb, np.where(u < 0, model.row_ub, 0.0))
-    if not np.isfinite(side).all():
-        return None  # a price on an unbounded side: the LP's duals are not dual feasible
-    constant = float(u @ side) + model.offset
     priced = model.obj - np.bincount(model.cols, weights=u[model.rows] * model.coefs, minlength=n)
     blocks = np.unique(block)
     part = np.bincount(block, weights=priced * x, minlength=int(blocks.max(initial=-1)) + 1)
     fractional = np.unique(block[model.integer & (np.abs(x - np.rint(x)) > 1e-6)])
-    total = constant + float(part[np.setdiff1d(blocks, fractional)].sum())
+    total = relaxed.objective
     own = ~shared & (hi >= 0)
     row_block = np.where(own, lo, -1)
     proven = 0
@@ -336,14 +334,11 @@ def lagrangian_bound(
         )  # fmt: skip
         share = max(0.05, (deadline - time.perf_counter()) / (len(groups) - g))
         solved = solve_model(sub, time_limit_s=share, seed=seed, relative_gap=1e-9)
-        lp_part = float(part[members].sum())
         if solved.bound is not None:
-            total += max(solved.bound, lp_part)
+            total += max(0.0, solved.bound - float(part[members].sum()))
             proven += members.shape[0] if solved.optimal else 0
-        else:
-            total += lp_part
     return DecompositionBound(
-        bound=max(total, relaxed.objective), lp=relaxed.objective, blocks=int(blocks.shape[0]),
+        bound=total, lp=relaxed.objective, blocks=int(blocks.shape[0]),
         solved=int(fractional.shape[0]), proven=proven, shared_rows=int(shared.sum()),
         time_s=time.perf_counter() - started,
     )  # fmt: skip
