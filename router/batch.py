@@ -714,7 +714,6 @@ def _build_joint(
         0, cells.cap[has_s], integer=True, obj=(cells.unit + cells.penalty)[has_s], hint=(hx - hp)[has_s],
         block=cells.order[has_s],
     )
-    # a missing unit costs more than any plan over these cells: ship the most units first, then cheapest
     # a missing unit costs more than any one order's whole plan: each order ships the most units it can
     # (given what the others take) before it looks at cost, as a single order does; and giving up a unit
     # of one order to save costs elsewhere would take savings larger than any order's whole cost
@@ -781,7 +780,9 @@ def _build_joint(
             grid = np.zeros((hi - lo, p.lines), dtype=np.int64)
             c_lo, c_hi = starts[i], ends[i]
             grid[y_of_cell[c_lo:c_hi] - lo, cells.line[c_lo:c_hi]] = cells.cap[c_lo:c_hi]
-            fewest = _fewest_shipments(grid[:, lines], want.astype(np.int64))
+            cap_o, want_o = grid[:, lines], want.astype(np.int64)
+            single, pair = _covers(cap_o, want_o)
+            fewest = _fewest_shipments(cap_o, want_o, single, pair)
             sv = short_var[-1]
             if fewest >= 2:
                 count = b.add_rows(float(fewest), math.inf)
@@ -789,7 +790,7 @@ def _build_joint(
                                    np.r_[np.ones(hi - lo), np.full(sv.shape[0], float(fewest))])  # fmt: skip
                 valid += 1
             if "lifted_count" in inequalities and fewest >= 1:
-                valid += _add_lifted_counts(b, grid[:, lines], want.astype(np.int64), fewest, y_var[lo:hi], sv)
+                valid += _add_lifted_counts(b, cap_o, want_o, fewest, single, pair, y_var[lo:hi], sv)
     keys = np.concatenate(demand_key) if demand_key else np.zeros(0, np.int64)
     drows = np.concatenate(demand_row) if demand_row else np.zeros(0, np.int64)
     cell_key = cells.order * _LINE_SPAN + cells.line
@@ -849,29 +850,34 @@ _ROW_SPAN = 1 << 20  # more pool rows than any network has locations
 _LINE_SPAN = 1024  # more than MAX_LINES
 
 
-def _fewest_shipments(cap: I64, want: I64) -> int:
-    """A lower bound on the locations (rows of `cap` [K, L]) any plan shipping `want` needs: 1, 2, or 3
-    when no pair is enough (0 when even all of them are not enough: no bound)."""
+def _covers(cap: I64, want: I64) -> tuple[BOOL, BOOL]:
+    """Which locations (rows of `cap` [K, L]) can ship `want` alone [K], and which pairs of two different
+    ones can [K, K]."""
+    single = np.asarray((cap >= want[None, :]).all(axis=1))
+    pair = np.asarray((cap[:, None, :] + cap[None, :, :] >= want[None, None, :]).all(axis=2))
+    np.fill_diagonal(pair, False)
+    return single, pair
+
+
+def _fewest_shipments(cap: I64, want: I64, single: BOOL, pair: BOOL) -> int:
+    """A lower bound on the locations any plan shipping `want` needs (`single`, `pair`: _covers): 1, 2, or
+    3 when no pair is enough (0 when even all of them are not enough: no bound)."""
     if (cap.sum(axis=0) < want).any():
         return 0
-    if (cap >= want[None, :]).all(axis=1).any():
-        return 1
-    if (cap[:, None, :] + cap[None, :, :] >= want[None, None, :]).all(axis=2).any():
-        return 2
-    return 3
+    return 1 if single.any() else 2 if pair.any() else 3
 
 
-def _add_lifted_counts(b: ModelBuilder, cap: I64, want: I64, fewest: int, y: I64, short: I64) -> int:
+def _add_lifted_counts(
+    b: ModelBuilder, cap: I64, want: I64, fewest: int, single: BOOL, pair: BOOL, y: I64, short: I64
+) -> int:
     """Shipment counts per location k: without k, at least f_k of the others must open (f_k: the fewest
     of them that can ship the order, 1-3), so  sum over l != k of y_l + f_k y_k + f_k (shortfall) >= f_k;
     where the others cannot ship it at all, k must open: y_k + shortfall >= 1. Added where f_k exceeds
-    the order's own fewest (elsewhere the plain count is as strong). The rows added."""
+    the order's own fewest (elsewhere the plain count is as strong); `single`, `pair`: _covers. The rows
+    added."""
     n = cap.shape[0]
     total = cap.sum(axis=0)
     without = (total[None, :] - cap >= want[None, :]).all(axis=1)  # the others can ship it all
-    single = (cap >= want[None, :]).all(axis=1)
-    pair = np.asarray((cap[:, None, :] + cap[None, :, :] >= want[None, None, :]).all(axis=2))
-    np.fill_diagonal(pair, False)
     pairs_without = int(pair.sum()) // 2 - pair.sum(axis=1)
     f = np.where(int(single.sum()) - single > 0, 1, np.where(pairs_without > 0, 2, 3))
     added = 0
@@ -1251,7 +1257,7 @@ def _solve_jointly(
             seed=seed,
         )  # fmt: skip
         lp_time = time.perf_counter() - lp_started
-        best = max((b for b in (lp_bound, lagrangian) if b is not None), default=None)
+        best = lagrangian if lagrangian is not None else lp_bound  # never below lp_bound
         if len(windows) > 1:
             bound = best
         elif bound is not None and best is not None:

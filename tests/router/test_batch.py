@@ -361,6 +361,19 @@ def test_flow_cover_and_shipment_count_rows_make_the_lp_bound_the_optimum() -> N
     assert _optimum(plain, relax=False) == _optimum(tight, relax=False) == pytest.approx(2805)
 
 
+def test_fewest_shipments_counts_pairs_of_two_different_locations() -> None:
+    """Want 4 of one line: A holds 2, B 2, C 3. No single location ships it, A with B or C does: 2. With
+    want 5, only B and C together (A with B is 4): 2. With only A and a 3rd location holding 1: A counted
+    twice would reach 4, but no pair of different ones does, and all three: 3 (no bound: 0 if short)."""
+    cases = [([2, 2, 3], 4, 2), ([2, 2, 3], 5, 2), ([2, 1, 1], 4, 3), ([2, 1], 4, 0), ([4, 1], 4, 1)]
+    for held, want, fewest in cases:
+        cap = np.asarray(held, dtype=np.int64)[:, None]
+        want_a = np.asarray([want], dtype=np.int64)
+        single, pair = B._covers(cap, want_a)
+        assert not pair.diagonal().any()
+        assert B._fewest_shipments(cap, want_a, single, pair) == fewest, (held, want)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_valid_rows_keep_every_plan_and_only_tighten_the_lp(case: Case) -> None:
