@@ -80,13 +80,9 @@ def figures(result: BatchResult) -> dict[str, Any]:
         "bound": result.bound,
         "gap_to_solver_bound": result.gap,
         "lp_bound": result.lp_bound,
-        "gap_to_lp_bound": (
-            round((joint.cost - result.lp_bound) / joint.cost, 6)
-            if result.lp_bound is not None and joint.cost
-            else None
-        ),
+        "gap_to_lp_bound": _rounded(result.gap_to(result.lp_bound)),
         "lagrangian_bound": result.lagrangian_bound,
-        "gap_to_lagrangian_bound": _gap(joint.cost, result.lagrangian_bound),
+        "gap_to_lagrangian_bound": _rounded(result.gap_to(result.lagrangian_bound)),
         "lp_time_s": round(result.lp_time_s, 3),
         "message": result.message,
     }
@@ -120,8 +116,8 @@ def figures(result: BatchResult) -> dict[str, Any]:
     return out
 
 
-def _gap(cost: int, bound: float | None) -> float | None:
-    return round((cost - bound) / cost, 6) if bound is not None and cost else None
+def _rounded(gap: float | None) -> float | None:
+    return round(gap, 6) if gap is not None else None
 
 
 FORMULATIONS = {

@@ -52,5 +52,6 @@ def test_solve_batch_small_wave(benchmark: BenchmarkFixture, request: pytest.Fix
     benchmark.extra_info["orders"] = n
     benchmark.extra_info["joint_cost"] = full.totals.cost
     benchmark.extra_info["saving_vs_sequential_fewest_shipments"] = round(1 - full.totals.cost / fewest.totals.cost, 4)
-    if full.lp_bound is not None and full.totals.cost:
-        benchmark.extra_info["gap_to_lp_bound"] = round((full.totals.cost - full.lp_bound) / full.totals.cost, 5)
+    lp_gap = full.gap_to(full.lp_bound)
+    if lp_gap is not None:
+        benchmark.extra_info["gap_to_lp_bound"] = round(lp_gap, 5)

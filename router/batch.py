@@ -46,6 +46,7 @@ One pure entry point, shared by the service (RouteOrders), the CLI, the simulati
                                           #   "fewest_shipments" (for a greedy policy: that policy's, too)
         message: str                      # what the numbers do not say (hint kept, windows, no bound, ...)
         .sequential_by(policy) -> SequentialRouting | None
+        .gap_to(bound) -> float | None    # (cost - bound) / cost
     BatchTotals (frozen): orders, orders_shipped, orders_infeasible, cost (cents), shipments, extra_shipments
         (beyond one per shipped order), units_requested, units_shipped, units_unfulfilled;
         .shipments_per_order (per shipped order)
@@ -251,6 +252,12 @@ class BatchResult:
 
     def sequential_by(self, policy: str) -> SequentialRouting | None:
         return next((s for s in self.sequential if s.policy == policy), None)
+
+    def gap_to(self, bound: float | None) -> float | None:
+        """(cost - bound) / cost: how far the answer lies above a lower bound (`bound`, `lp_bound`,
+        `lagrangian_bound`); None without a bound or without a cost."""
+        cost = self.totals.cost
+        return (cost - bound) / cost if bound is not None and cost else None
 
 
 def batch_totals(results: Sequence[RoutingResult], orders: Sequence[Order]) -> BatchTotals:

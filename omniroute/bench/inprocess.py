@@ -279,15 +279,9 @@ def batch_rows(net: BenchNetwork, budget: Budget, report: Report) -> list[Row]:
     fewest = result.sequential_by("fewest_shipments")
     seq_optimal = result.sequential_by("optimal")
     saving = round(100 * (1 - joint.cost / fewest.totals.cost), 2) if fewest and fewest.totals.cost else None
-    lp_gap = (
-        round(100 * (joint.cost - result.lp_bound) / joint.cost, 3)
-        if result.lp_bound is not None and joint.cost
-        else None
-    )
-    lagrangian_gap = (
-        round(100 * (joint.cost - result.lagrangian_bound) / joint.cost, 3)
-        if result.lagrangian_bound is not None and joint.cost
-        else None
+    lp_gap, lagrangian_gap = (
+        None if gap is None else round(100 * gap, 3)
+        for gap in (result.gap_to(result.lp_bound), result.gap_to(result.lagrangian_bound))
     )
     seq_cost = seq_optimal.totals.cost if seq_optimal else 0
     detail = {

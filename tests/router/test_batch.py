@@ -314,6 +314,8 @@ def test_shared_stock_and_capacity_are_never_over_allocated(case: Case) -> None:
         assert result.bound <= result.totals.cost + 1e-6
     if result.lp_bound is not None:
         assert result.lp_bound <= result.totals.cost + 1e-6
+        gap = result.gap_to(result.lp_bound)
+        assert gap is None or gap == pytest.approx((result.totals.cost - result.lp_bound) / result.totals.cost)
         assert result.lagrangian_bound is not None
         assert result.lp_bound - 1e-6 <= result.lagrangian_bound <= result.totals.cost + 1e-6
 
