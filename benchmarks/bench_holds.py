@@ -76,6 +76,7 @@ from availability.reservations import HoldLine, ReserveRequest  # noqa: E402
 from benchmarks.bench_engine import machine  # noqa: E402
 from omniroute import client as oc  # noqa: E402
 from omniroute.networkgen import generate_network  # noqa: E402
+from omniroute.processes import stop_process  # noqa: E402
 from omniroute.redis_server import RedisServer  # noqa: E402
 
 CHANNEL = "web"
@@ -633,12 +634,7 @@ class ServerProcess:
         return doc
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, 30)
 
 
 def start_server(args: list[str], log_dir: Path, name: str) -> ServerProcess:

@@ -37,6 +37,7 @@ import grpc
 import numpy as np
 from google.protobuf import timestamp_pb2
 
+from omniroute.processes import stop_process
 from omniroute.v1 import availability_pb2 as apb
 from omniroute.v1 import availability_pb2_grpc, diagnostics_pb2_grpc, inventory_pb2_grpc, reservation_pb2_grpc
 from omniroute.v1 import diagnostics_pb2 as dpb
@@ -93,13 +94,7 @@ class ServerProcess:
         self._stop()
 
     def _stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
         self.log.unlink(missing_ok=True)
         self.log_dir.rmdir()
 
