@@ -52,7 +52,7 @@ from availability.model import EventOutcome, EventType, LocationType, Snapshot, 
 from availability.reservations import HoldLine, LineQuantity, ReservationStatus, ReserveRequest
 from availability.store import StockStore
 from omniroute.capacity import MemoryCapacityBook
-from omniroute.routing import OrderRouter
+from omniroute.routing import OrderRouter, RouteOutcome
 from router import CostBreakdown, CostModel, Destination, Order, OrderLine, RoutingOptions, RoutingResult
 from router.model import UnfulfilledLine, UnfulfilledReason
 from router.reroute import Rejection, RejectReason
@@ -391,34 +391,22 @@ class PolicySimulation:
             self._finish(st)
             return
         rid = f"cart-{st.cart.order_id}"
-        t0 = time.perf_counter()
-        try:
-            out = self.router.route(
-                st.order,
-                policy=self.policy,
-                hold=True,
-                reservation_id=rid,
-                time_limit_s=self.scenario.run.time_limit_s,
-            )
-        except OmnirouteError as err:
-            st.routing_ms = (time.perf_counter() - t0) * 1000
-            self.counters["routing_errors"] += 1
-            st.error = f"{type(err).__name__}: {err}"
+        out = self._route_held(st, st.order, rid)
+        if out is None:
             self._release_quietly(rid)
             for ln in st.lines.values():
                 self._short(st, ln, ln.held)
             self._finish(st)
             return
-        st.routing_ms = (time.perf_counter() - t0) * 1000
         assert out.hold is not None
-        st.hold_conflicts += out.hold.reroutes
-        self.counters["hold_conflicts"] += out.hold.reroutes
         if not out.hold.held:
             self._release_quietly(rid)  # the plan ships nothing: the cart's holds go back
         result = out.result
+        # units short for the promise only (without one, DELIVER_BY means a same-day order out of range:
+        # there is no promise to drop then)
         late = [] if st.order.deliver_by is None else [
             u for u in result.unfulfilled if u.reason is UnfulfilledReason.DELIVER_BY
-        ]  # fmt: skip (same day out of range says DELIVER_BY too: no promise to drop then)
+        ]  # fmt: skip
         if late:
             # the plan released the cart's holds on these units; they are shipped late below, not lost
             result = replace(result, unfulfilled=tuple(u for u in result.unfulfilled if u not in late))
@@ -438,22 +426,38 @@ class PolicySimulation:
             lines=tuple(OrderLine(u.sku, u.missing) for u in late),
             deliver_by=None,
         )
-        t0 = time.perf_counter()
-        try:
-            out = self.router.route(order, policy=self.policy, hold=True, time_limit_s=self.scenario.run.time_limit_s)
-        except OmnirouteError as err:
-            self.counters["routing_errors"] += 1
-            st.error = f"{type(err).__name__}: {err}"
+        out = self._route_held(st, order, "")
+        if out is None:
             for u in late:
                 self._short(st, st.lines[u.sku], u.missing)
             return
+        assert out.hold is not None
+        held = out.hold.reservation.reservation_id if out.hold.held and out.hold.reservation else ""
+        self._take_plan(st, out.result, held, first=False)
+
+    def _route_held(self, st: _OrderState, order: Order, reservation_id: str) -> RouteOutcome | None:
+        """`order` routed and its plan held (under `reservation_id`, or a new reservation), its time added
+        to the order's routing time and its hold conflicts counted; None after a routing error (counted,
+        and kept in st.error)."""
+        t0 = time.perf_counter()
+        try:
+            out = self.router.route(
+                order,
+                policy=self.policy,
+                hold=True,
+                reservation_id=reservation_id,
+                time_limit_s=self.scenario.run.time_limit_s,
+            )
+        except OmnirouteError as err:
+            self.counters["routing_errors"] += 1
+            st.error = f"{type(err).__name__}: {err}"
+            return None
         finally:
             st.routing_ms += (time.perf_counter() - t0) * 1000
         assert out.hold is not None
         st.hold_conflicts += out.hold.reroutes
         self.counters["hold_conflicts"] += out.hold.reroutes
-        held = out.hold.reservation.reservation_id if out.hold.held and out.hold.reservation else ""
-        self._take_plan(st, out.result, held, first=False)
+        return out
 
     def _release_quietly(self, rid: str) -> None:
         try:
