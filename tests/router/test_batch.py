@@ -7,6 +7,7 @@ F 750 u 35, ST-NYC F 1370 u 115, every extra shipment 500), properties over rand
 
 from __future__ import annotations
 
+import time as time_module
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -452,6 +453,32 @@ def test_windowed_batch_bound_is_the_lagrangian_one_above_the_tightened_lp_below
     assert sorted(o for w in first for o in w) == sorted(o for w in second for o in w)
     assert len(second) == len(first) and all(len(w) <= 12 for w in second)
     assert sorted(first) != sorted(second)
+
+
+def test_the_time_limit_is_the_calls_the_solver_has_what_the_hint_left(
+    demo_store: StockStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sequential routing (the hint) made 0.5 s slower: the joint solver, given a 2 s time limit for
+    the call, is handed at most the 1.5 s left of it (no timing is asserted: only what the solver is given)."""
+    orders = demo_orders(demo_store, 40, seed=4)
+    capacity = {loc.id: 3 for loc in demo_store.network.locations}
+    given: list[float] = []
+    route_sequentially, solve = B._route_sequentially, B.solve_model
+
+    def slow_hint(*args: Any, **kwargs: Any) -> Any:
+        if args[3] == "optimal":
+            time_module.sleep(0.5)
+        return route_sequentially(*args, **kwargs)
+
+    def recorded(model: LinearModel, **kwargs: Any) -> Any:
+        if not kwargs.get("relax"):
+            given.append(kwargs["time_limit_s"])
+        return solve(model, **kwargs)
+
+    monkeypatch.setattr(B, "_route_sequentially", slow_hint)
+    monkeypatch.setattr(B, "solve_model", recorded)
+    solve_batch(demo_store, orders, capacity_left=capacity, time_limit_s=2.0, seed=1, compare_sequential=False)
+    assert given and given[0] <= 1.5
 
 
 def test_solve_with_bounds_is_solve_and_its_bounds_are_the_orders_alone(demo_store: StockStore) -> None:
