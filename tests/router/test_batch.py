@@ -463,7 +463,7 @@ def test_the_time_limit_is_the_calls_the_solver_has_what_the_hint_left(
     orders = demo_orders(demo_store, 40, seed=4)
     capacity = {loc.id: 3 for loc in demo_store.network.locations}
     given: list[float] = []
-    route_sequentially, solve = B._route_sequentially, B.solve_model
+    route_sequentially, solve = B._route_sequentially, solve_model
 
     def slow_hint(*args: Any, **kwargs: Any) -> Any:
         if args[3] == "optimal":
